@@ -1,0 +1,184 @@
+//! Evaluation of a requirement tree against the tokens in a request, with Envoy `jwt_authn`
+//! semantics: every token at a provider's locations must verify; `requires_any` reports the
+//! last real failure (missing and unknown-issuer results count as "no token").
+
+use crate::config::FilterConfig;
+use crate::extractor::{self, Extracted, TokenLocation};
+use crate::jwks::KeySet;
+use crate::jwt::Jwt;
+use crate::request::Request;
+use crate::rules::Requirement;
+use crate::status::AuthError;
+use crate::verifier::{self, VerifyInput};
+
+/// A token that verified, with the provider that verified it and where it was found.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub provider: usize,
+    pub jwt: Jwt,
+    pub location: TokenLocation,
+}
+
+/// Supplies the key sets of a provider (local, plus remote once fetched).
+pub trait Keys {
+    fn key_sets<'c>(&'c self, cfg: &'c FilterConfig, provider: usize) -> Vec<&'c KeySet>;
+}
+
+/// Local keys only: what the configuration itself carries.
+pub struct LocalKeys;
+
+impl Keys for LocalKeys {
+    fn key_sets<'c>(&'c self, cfg: &'c FilterConfig, provider: usize) -> Vec<&'c KeySet> {
+        cfg.providers
+            .get(provider)
+            .map(|p| vec![&p.local_keys])
+            .unwrap_or_default()
+    }
+}
+
+type MemoEntry = (usize, Option<Vec<String>>, String, Result<Jwt, AuthError>);
+
+pub struct Authenticator<'a, K: Keys> {
+    cfg: &'a FilterConfig,
+    req: &'a Request,
+    keys: &'a K,
+    now: u64,
+    /// A token is verified at most once per provider and audience set in a request.
+    memo: Vec<MemoEntry>,
+}
+
+impl<'a, K: Keys> Authenticator<'a, K> {
+    pub fn new(cfg: &'a FilterConfig, req: &'a Request, keys: &'a K, now: u64) -> Self {
+        Self {
+            cfg,
+            req,
+            keys,
+            now,
+            memo: Vec::new(),
+        }
+    }
+
+    fn verify(
+        &mut self,
+        provider: usize,
+        audiences: Option<&[String]>,
+        token: &str,
+    ) -> Result<Jwt, AuthError> {
+        if let Some((_, _, _, r)) = self
+            .memo
+            .iter()
+            .find(|(p, a, t, _)| *p == provider && a.as_deref() == audiences && t == token)
+        {
+            return r.clone();
+        }
+        let Some(p) = self.cfg.providers.get(provider) else {
+            return Err(AuthError::UnknownIssuer);
+        };
+        let key_sets = self.keys.key_sets(self.cfg, provider);
+        let input = VerifyInput {
+            provider: p,
+            audiences,
+            key_sets: &key_sets,
+            max_token_size: self.cfg.max_token_size,
+            now: self.now,
+        };
+        let result = verifier::verify(&input, token);
+        self.memo.push((
+            provider,
+            audiences.map(<[String]>::to_vec),
+            token.to_string(),
+            result.clone(),
+        ));
+        result
+    }
+
+    pub fn evaluate(&mut self, requirement: &Requirement) -> Result<Vec<VerifiedToken>, AuthError> {
+        match requirement {
+            Requirement::Provider { index, audiences } => {
+                let Some(p) = self.cfg.providers.get(*index) else {
+                    return Err(AuthError::UnknownIssuer);
+                };
+                let tokens = extractor::extract(self.req, &p.locations);
+                if tokens.is_empty() {
+                    return Err(AuthError::Missing);
+                }
+                let mut out = Vec::with_capacity(tokens.len());
+                for Extracted { token, location } in tokens {
+                    let jwt = self.verify(*index, audiences.as_deref(), &token)?;
+                    out.push(VerifiedToken {
+                        provider: *index,
+                        jwt,
+                        location,
+                    });
+                }
+                Ok(out)
+            }
+            Requirement::Any(children) => {
+                let mut last = AuthError::Missing;
+                for child in children {
+                    match self.evaluate(child) {
+                        Ok(v) => return Ok(v),
+                        Err(e) if !e.is_missing_like() => last = e,
+                        Err(_) => {}
+                    }
+                }
+                Err(last)
+            }
+            Requirement::All(children) => {
+                let mut out = Vec::new();
+                for child in children {
+                    out.extend(self.evaluate(child)?);
+                }
+                Ok(out)
+            }
+            Requirement::AllowMissing => self.any_provider(false),
+            Requirement::AllowMissingOrFailed => self.any_provider(true),
+        }
+    }
+
+    /// Tokens at any provider's locations, each verified by a provider that reads that location
+    /// and accepts its issuer. No token at all passes.
+    fn any_provider(&mut self, failures_pass: bool) -> Result<Vec<VerifiedToken>, AuthError> {
+        let mut seen: Vec<Extracted> = Vec::new();
+        for p in &self.cfg.providers {
+            for e in extractor::extract(self.req, &p.locations) {
+                if !seen.contains(&e) {
+                    seen.push(e);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for Extracted { token, location } in seen {
+            let readers: Vec<usize> = (0..self.cfg.providers.len())
+                .filter(|i| {
+                    self.cfg
+                        .providers
+                        .get(*i)
+                        .is_some_and(|p| p.locations.contains(&location))
+                })
+                .collect();
+            let mut err = AuthError::UnknownIssuer;
+            let mut ok = None;
+            for i in readers {
+                match self.verify(i, None, &token) {
+                    Ok(jwt) => {
+                        ok = Some((i, jwt));
+                        break;
+                    }
+                    Err(e) if !e.is_missing_like() => err = e,
+                    Err(_) => {}
+                }
+            }
+            match ok {
+                Some((provider, jwt)) => out.push(VerifiedToken {
+                    provider,
+                    jwt,
+                    location,
+                }),
+                None if failures_pass => {}
+                None => return Err(err),
+            }
+        }
+        Ok(out)
+    }
+}

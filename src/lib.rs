@@ -1,0 +1,34 @@
+//! envoy-jwt-authz: a proxy-wasm HTTP filter for Envoy and Istio that validates JWTs, maps
+//! claims to headers, answers CORS and applies claim-based authorization.
+//!
+//! Everything but `host` is a pure core with no proxy-wasm import, tested natively; `host` is
+//! the thin layer compiled only for wasm.
+
+pub mod authenticator;
+pub mod authz;
+pub mod claims;
+pub mod config;
+pub mod cors;
+pub mod extractor;
+pub mod jwks;
+pub mod jwt;
+pub mod pipeline;
+pub mod reply;
+pub mod request;
+pub mod rules;
+pub mod status;
+pub mod strict_json;
+pub mod string_match;
+pub mod verifier;
+
+#[cfg(target_arch = "wasm32")]
+mod host;
+
+#[cfg(target_arch = "wasm32")]
+proxy_wasm::main! {{
+    // Also installs a panic hook that logs at critical level before the VM dies.
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Trace);
+    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
+        Box::new(host::root::Root::default())
+    });
+}}

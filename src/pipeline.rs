@@ -1,0 +1,132 @@
+//! The order of work for one request, with no host in sight: CORS, header sanitizing, rule
+//! match, authentication, authorization, then the edits for the upstream request.
+
+use crate::authenticator::{Authenticator, Keys, VerifiedToken};
+use crate::authz::Identity;
+use crate::claims;
+use crate::config::{FilterConfig, Routing};
+use crate::cors::CorsDecision;
+use crate::extractor;
+use crate::reply::{self, LocalReply};
+use crate::request::{Request, RequestEdits};
+use crate::rules;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Answer locally; the request never reaches the upstream.
+    Reply(LocalReply),
+    /// Forward the request after applying these edits.
+    Continue(RequestEdits),
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub decision: Decision,
+    /// CORS headers for the upstream's response (already inside a local reply).
+    pub response_headers: Vec<(String, String)>,
+    /// Why the request was refused, for a debug log line.
+    pub reason: Option<String>,
+}
+
+fn with_cors(mut reply: LocalReply, cors: &[(String, String)]) -> LocalReply {
+    reply.headers.extend(cors.iter().cloned());
+    reply
+}
+
+pub fn on_request_headers<K: Keys>(
+    cfg: &FilterConfig,
+    keys: &K,
+    req: &Request,
+    now: u64,
+) -> Outcome {
+    let cors = match cfg.cors.as_ref().map(|c| c.decide(req)) {
+        Some(CorsDecision::Reply(r)) => {
+            return Outcome {
+                decision: Decision::Reply(r),
+                response_headers: Vec::new(),
+                reason: None,
+            }
+        }
+        Some(CorsDecision::AddToResponse(h)) => h,
+        Some(CorsDecision::None) | None => Vec::new(),
+    };
+    let refuse = |reply: LocalReply, reason: String| Outcome {
+        decision: Decision::Reply(with_cors(reply, &cors)),
+        response_headers: Vec::new(),
+        reason: Some(reason),
+    };
+
+    let mut edits = RequestEdits::default();
+    for name in &cfg.sanitized_headers {
+        if req.header(name).is_some() {
+            edits.remove(name);
+        }
+    }
+
+    let requirement = match &cfg.routing {
+        Routing::Everything(r) => Some(r),
+        Routing::Rules(rs) => rules::find(rs, req).and_then(|r| r.requires.as_ref()),
+    };
+    let verified = match requirement {
+        None => Vec::new(),
+        Some(r) => match Authenticator::new(cfg, req, keys, now).evaluate(r) {
+            Ok(v) => v,
+            Err(e) => {
+                return refuse(
+                    reply::auth_failure(e, req, cfg.jwks_unavailable_status),
+                    format!("jwt {}: {}", e.code(), e.message()),
+                )
+            }
+        },
+    };
+
+    if let Some(authz) = &cfg.authorization {
+        let identity = verified.first().and_then(|v| {
+            cfg.providers.get(v.provider).map(|p| Identity {
+                jwt: &v.jwt,
+                space_delimited: &p.space_delimited_claims,
+            })
+        });
+        let result = authz.evaluate(req, identity.as_ref());
+        if !result.allowed {
+            return refuse(
+                reply::rbac_denied(),
+                format!("authorization denied by {}", result.matched.join(",")),
+            );
+        }
+    }
+
+    for v in &verified {
+        apply_token(cfg, req, v, &mut edits);
+    }
+    Outcome {
+        decision: Decision::Continue(edits),
+        response_headers: cors,
+        reason: None,
+    }
+}
+
+/// Upstream edits for one verified token: payload and claim headers, token removal.
+fn apply_token(cfg: &FilterConfig, req: &Request, v: &VerifiedToken, edits: &mut RequestEdits) {
+    let Some(p) = cfg.providers.get(v.provider) else {
+        return;
+    };
+    if !p.forward {
+        extractor::remove_token(req, &v.location, edits);
+    }
+    if let Some(h) = &p.forward_payload_header {
+        let mut value = v.jwt.payload_b64.clone();
+        if p.pad_forward_payload_header {
+            while !value.len().is_multiple_of(4) {
+                value.push('=');
+            }
+        }
+        edits.set(h, value);
+    }
+    for c in &p.claim_to_headers {
+        if let Some(value) = claims::lookup(&v.jwt.payload, &c.path).and_then(claims::header_value)
+        {
+            edits.set(&c.header, value);
+        }
+    }
+}
