@@ -430,9 +430,28 @@ pub fn parse(bytes: &[u8]) -> Result<FilterConfig, ConfigError> {
             Some(i) => message.get(..i).unwrap_or(&message).to_string(),
             None => message,
         };
-        ConfigError::at(if path == "." { String::new() } else { path }, message)
+        ConfigError::at(
+            if path == "." { String::new() } else { path },
+            without_aliases(&message),
+        )
     })?;
     compile(raw)
+}
+
+/// serde lists every accepted spelling of the expected fields; the lowerCamelCase aliases
+/// only double that list, so keep the snake_case names.
+fn without_aliases(message: &str) -> String {
+    const MARK: &str = ", expected one of ";
+    match message.split_once(MARK) {
+        Some((head, names)) => {
+            let kept: Vec<&str> = names
+                .split(", ")
+                .filter(|n| !n.bytes().any(|b| b.is_ascii_uppercase()))
+                .collect();
+            format!("{head}{MARK}{}", kept.join(", "))
+        }
+        None => message.to_string(),
+    }
 }
 
 /// Turns a header name into the form Envoy gives the filter, refusing what cannot be a name.

@@ -12,6 +12,8 @@ pub mod cors;
 pub mod extractor;
 pub mod jwks;
 pub mod jwt;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod mint;
 pub mod pipeline;
 pub mod reply;
 pub mod request;

@@ -50,10 +50,7 @@ impl Filter {
         if let Err(e) =
             hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
         {
-            log(
-                LogLevel::Error,
-                &format!("jwt_authz: local reply failed: {e:?}"),
-            );
+            log(LogLevel::Error, &format!("local reply failed: {e:?}"));
         }
         Action::Pause
     }
@@ -72,7 +69,7 @@ impl Filter {
     }
 
     fn internal_error(&self, why: &str) -> Action {
-        log(LogLevel::Error, &format!("jwt_authz: {why}"));
+        log(LogLevel::Error, &format!("{why}"));
         self.send(&LocalReply {
             status: 500,
             headers: vec![("content-type".into(), "text/plain".into())],
@@ -101,7 +98,7 @@ impl HttpContext for Filter {
         if let Some(reason) = &outcome.reason {
             log(
                 LogLevel::Debug,
-                &format!("jwt_authz: {} {}: {reason}", req.method(), req.path()),
+                &format!("{} {}: {reason}", req.method(), req.path()),
             );
         }
         match outcome.decision {
@@ -127,7 +124,7 @@ impl HttpContext for Filter {
             {
                 log(
                     LogLevel::Warn,
-                    &format!("jwt_authz: cannot set response header {name}: {e:?}"),
+                    &format!("cannot set response header {name}: {e:?}"),
                 );
             }
         }

@@ -24,7 +24,7 @@ impl RootContext for Root {
             Err(e) => {
                 log(
                     LogLevel::Error,
-                    &format!("jwt_authz: cannot read plugin configuration: {e:?}"),
+                    &format!("cannot read plugin configuration: {e:?}"),
                 );
                 return false;
             }
@@ -32,7 +32,7 @@ impl RootContext for Root {
         match config::parse(&bytes) {
             Ok(cfg) => {
                 for w in &cfg.warnings {
-                    log(LogLevel::Warn, &format!("jwt_authz: {w}"));
+                    log(LogLevel::Warn, &format!("{w}"));
                 }
                 let providers: Vec<String> = cfg
                     .providers
@@ -65,7 +65,7 @@ impl RootContext for Root {
             Err(e) => {
                 log(
                     LogLevel::Error,
-                    &format!("jwt_authz: invalid plugin configuration: {e}"),
+                    &format!("invalid plugin configuration: {e}"),
                 );
                 false
             }

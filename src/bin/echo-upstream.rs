@@ -1,0 +1,83 @@
+//! `echo-upstream`: the demo's and tests' upstream. Answers every HTTP/1.1 request with a JSON
+//! echo of its method, path and headers, so a test can see exactly what passed the filter.
+//! `?echo_header=name:value` adds that header to the response.
+//! Usage: echo-upstream [PORT]   (0 or absent: a free port; prints "listening on ADDR")
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+use serde_json::{json, Map, Value};
+
+fn serve(stream: TcpStream) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = request_line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("").to_string();
+        let mut headers: Map<String, Value> = Map::new();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = line.split_once(':') {
+                let n = n.trim().to_ascii_lowercase();
+                let v = v.trim().to_string();
+                if n == "content-length" {
+                    length = v.parse().unwrap_or(0);
+                }
+                match headers.get_mut(&n) {
+                    Some(Value::String(prev)) => {
+                        let joined = format!("{prev}, {v}");
+                        headers.insert(n, Value::String(joined));
+                    }
+                    _ => {
+                        headers.insert(n, Value::String(v));
+                    }
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body)?;
+        let mut extra = String::new();
+        if let Some((_, query)) = path.split_once('?') {
+            for pair in query.split('&') {
+                if let Some(h) = pair.strip_prefix("echo_header=") {
+                    if let Some((n, v)) = h.split_once(':') {
+                        extra.push_str(&format!("{n}: {v}\r\n"));
+                    }
+                }
+            }
+        }
+        let echo = json!({"method": method, "path": path, "headers": headers}).to_string();
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n{echo}",
+            echo.len()
+        )?;
+        out.flush()?;
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let port = std::env::args().nth(1).unwrap_or_else(|| "0".into());
+    let listener = TcpListener::bind(format!("127.0.0.1:{port}"))?;
+    println!("listening on {}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    for stream in listener.incoming().flatten() {
+        std::thread::spawn(move || {
+            let _ = serve(stream);
+        });
+    }
+    Ok(())
+}
