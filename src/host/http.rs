@@ -69,7 +69,7 @@ impl Filter {
     }
 
     fn internal_error(&self, why: &str) -> Action {
-        log(LogLevel::Error, &format!("{why}"));
+        log(LogLevel::Error, why);
         self.send(&LocalReply {
             status: 500,
             headers: vec![("content-type".into(), "text/plain".into())],

@@ -32,7 +32,7 @@ impl RootContext for Root {
         match config::parse(&bytes) {
             Ok(cfg) => {
                 for w in &cfg.warnings {
-                    log(LogLevel::Warn, &format!("{w}"));
+                    log(LogLevel::Warn, w);
                 }
                 let providers: Vec<String> = cfg
                     .providers
