@@ -9,6 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use serde_json::{json, Map, Value};
 
 fn serve(stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut out = stream;
     loop {
@@ -60,11 +61,13 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
             }
         }
         let echo = json!({"method": method, "path": path, "headers": headers}).to_string();
-        write!(
-            out,
+        // One write per response: with Nagle's algorithm and delayed ACKs, split writes
+        // stall keep-alive connections for tens of milliseconds.
+        let response = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n{echo}",
             echo.len()
-        )?;
+        );
+        out.write_all(response.as_bytes())?;
         out.flush()?;
     }
 }
