@@ -45,6 +45,9 @@ pub struct Authenticator<'a, K: Keys> {
     now: u64,
     /// A token is verified at most once per provider and audience set in a request.
     memo: Vec<MemoEntry>,
+    /// Remote providers whose key set could not serve a token (none yet, or unknown `kid`):
+    /// the host may wait for a fetch and evaluate again.
+    jwks_misses: Vec<(usize, AuthError)>,
 }
 
 impl<'a, K: Keys> Authenticator<'a, K> {
@@ -55,7 +58,12 @@ impl<'a, K: Keys> Authenticator<'a, K> {
             keys,
             now,
             memo: Vec::new(),
+            jwks_misses: Vec::new(),
         }
+    }
+
+    pub fn jwks_misses(&self) -> &[(usize, AuthError)] {
+        &self.jwks_misses
     }
 
     fn verify(
@@ -83,6 +91,11 @@ impl<'a, K: Keys> Authenticator<'a, K> {
             now: self.now,
         };
         let result = verifier::verify(&input, token);
+        if let Err(e @ (AuthError::JwksFetchFail | AuthError::JwksKidAlgMismatch)) = result {
+            if p.remote.is_some() && !self.jwks_misses.contains(&(provider, e)) {
+                self.jwks_misses.push((provider, e));
+            }
+        }
         self.memo.push((
             provider,
             audiences.map(<[String]>::to_vec),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod cors;
 pub mod extractor;
 pub mod jwks;
+pub mod jwks_cache;
 pub mod jwt;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;

@@ -10,6 +10,7 @@ use crate::extractor;
 use crate::reply::{self, LocalReply};
 use crate::request::{Request, RequestEdits};
 use crate::rules;
+use crate::status::AuthError;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -26,6 +27,9 @@ pub struct Outcome {
     pub response_headers: Vec<(String, String)>,
     /// Why the request was refused, for a debug log line.
     pub reason: Option<String>,
+    /// When refused: remote key sets that could not serve a token (see
+    /// [`Authenticator::jwks_misses`]); waiting for a fetch may change the answer.
+    pub jwks_misses: Vec<(usize, AuthError)>,
 }
 
 fn with_cors(mut reply: LocalReply, cors: &[(String, String)]) -> LocalReply {
@@ -45,15 +49,17 @@ pub fn on_request_headers<K: Keys>(
                 decision: Decision::Reply(r),
                 response_headers: Vec::new(),
                 reason: None,
+                jwks_misses: Vec::new(),
             }
         }
         Some(CorsDecision::AddToResponse(h)) => h,
         Some(CorsDecision::None) | None => Vec::new(),
     };
-    let refuse = |reply: LocalReply, reason: String| Outcome {
+    let refuse = |reply: LocalReply, reason: String, jwks_misses| Outcome {
         decision: Decision::Reply(with_cors(reply, &cors)),
         response_headers: Vec::new(),
         reason: Some(reason),
+        jwks_misses,
     };
 
     let mut edits = RequestEdits::default();
@@ -69,15 +75,19 @@ pub fn on_request_headers<K: Keys>(
     };
     let verified = match requirement {
         None => Vec::new(),
-        Some(r) => match Authenticator::new(cfg, req, keys, now).evaluate(r) {
-            Ok(v) => v,
-            Err(e) => {
-                return refuse(
-                    reply::auth_failure(e, req, cfg.jwks_unavailable_status),
-                    format!("jwt {}: {}", e.code(), e.message()),
-                )
+        Some(r) => {
+            let mut auth = Authenticator::new(cfg, req, keys, now);
+            match auth.evaluate(r) {
+                Ok(v) => v,
+                Err(e) => {
+                    return refuse(
+                        reply::auth_failure(e, req, cfg.jwks_unavailable_status),
+                        format!("jwt {}: {}", e.code(), e.message()),
+                        auth.jwks_misses().to_vec(),
+                    )
+                }
             }
-        },
+        }
     };
 
     if let Some(authz) = &cfg.authorization {
@@ -92,6 +102,7 @@ pub fn on_request_headers<K: Keys>(
             return refuse(
                 reply::rbac_denied(),
                 format!("authorization denied by {}", result.matched.join(",")),
+                Vec::new(),
             );
         }
     }
@@ -103,6 +114,7 @@ pub fn on_request_headers<K: Keys>(
         decision: Decision::Continue(edits),
         response_headers: cors,
         reason: None,
+        jwks_misses: Vec::new(),
     }
 }
 

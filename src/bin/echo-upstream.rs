@@ -1,14 +1,17 @@
 //! `echo-upstream`: the demo's and tests' upstream. Answers every HTTP/1.1 request with a JSON
 //! echo of its method, path and headers, so a test can see exactly what passed the filter.
 //! `?echo_header=name:value` adds that header to the response.
-//! Usage: echo-upstream [PORT]   (0 or absent: a free port; prints "listening on ADDR")
+//! `--serve PATH=FILE` answers GET PATH with the file's current content instead (the demo's
+//! JWKS endpoint).
+//! Usage: echo-upstream [PORT] [--serve PATH=FILE]...   (PORT 0 or absent: a free port;
+//! prints "listening on ADDR")
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 use serde_json::{json, Map, Value};
 
-fn serve(stream: TcpStream) -> std::io::Result<()> {
+fn serve(stream: TcpStream, files: &[(String, String)]) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut out = stream;
@@ -60,7 +63,13 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
                 }
             }
         }
-        let echo = json!({"method": method, "path": path, "headers": headers}).to_string();
+        let served = files
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, f)| std::fs::read_to_string(f).unwrap_or_default());
+        let echo = served.unwrap_or_else(|| {
+            json!({"method": method, "path": path, "headers": headers}).to_string()
+        });
         // One write per response: with Nagle's algorithm and delayed ACKs, split writes
         // stall keep-alive connections for tens of milliseconds.
         let response = format!(
@@ -73,13 +82,26 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let port = std::env::args().nth(1).unwrap_or_else(|| "0".into());
+    let mut port = "0".to_string();
+    let mut files = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--serve" {
+            if let Some((p, f)) = args.next().as_deref().and_then(|s| s.split_once('=')) {
+                files.push((p.to_string(), f.to_string()));
+            }
+        } else {
+            port = a;
+        }
+    }
+    let files = std::sync::Arc::new(files);
     let listener = TcpListener::bind(format!("127.0.0.1:{port}"))?;
     println!("listening on {}", listener.local_addr()?);
     std::io::stdout().flush()?;
     for stream in listener.incoming().flatten() {
+        let files = files.clone();
         std::thread::spawn(move || {
-            let _ = serve(stream);
+            let _ = serve(stream, &files);
         });
     }
     Ok(())

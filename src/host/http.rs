@@ -1,124 +1,169 @@
 //! The per-request context: reads the request headers, asks the pipeline, carries out its
-//! decision, and adds CORS headers to the upstream's response.
+//! decision (or pauses until a key set it needs arrives), and adds CORS headers to the
+//! upstream's response.
 
+use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
-use super::log;
-use crate::authenticator::LocalKeys;
-use crate::config::FilterConfig;
+use super::jwks::{RemoteKeys, Wait};
+use super::{log, now_ms};
 use crate::cors;
-use crate::pipeline::{self, Decision};
+use crate::pipeline::{self, Decision, Outcome};
 use crate::reply::LocalReply;
 use crate::request::{Request, RequestEdits};
 
 pub struct Filter {
-    config: Option<Rc<FilterConfig>>,
-    /// CORS headers owed to the upstream's response.
-    response_headers: Vec<(String, String)>,
+    context_id: u32,
+    keys: Option<Rc<RefCell<RemoteKeys>>>,
+    /// CORS headers owed to the upstream's response; also written by the root context when
+    /// it finishes a request that waited for keys.
+    response_headers: Rc<RefCell<Vec<(String, String)>>>,
 }
 
 impl Filter {
-    pub fn new(config: Option<Rc<FilterConfig>>) -> Self {
+    pub fn new(context_id: u32, keys: Option<Rc<RefCell<RemoteKeys>>>) -> Self {
         Self {
-            config,
-            response_headers: Vec::new(),
+            context_id,
+            keys,
+            response_headers: Rc::default(),
         }
-    }
-
-    fn read(map: MapType) -> Result<Vec<(String, String)>, String> {
-        hostcalls::get_map_bytes(map)
-            .map(|pairs| {
-                pairs
-                    .into_iter()
-                    .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
-                    .collect()
-            })
-            .map_err(|e| format!("{e:?}"))
-    }
-
-    fn send(&self, reply: &LocalReply) -> Action {
-        let headers: Vec<(&str, &str)> = reply
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        if let Err(e) =
-            hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
-        {
-            log(LogLevel::Error, &format!("local reply failed: {e:?}"));
-        }
-        Action::Pause
-    }
-
-    /// Fails closed: any error of the host while editing means the request is not forwarded.
-    fn apply(edits: &RequestEdits) -> Result<(), String> {
-        for name in &edits.remove {
-            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None)
-                .map_err(|e| format!("remove {name}: {e:?}"))?;
-        }
-        for (name, value) in &edits.set {
-            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
-                .map_err(|e| format!("set {name}: {e:?}"))?;
-        }
-        Ok(())
-    }
-
-    fn internal_error(&self, why: &str) -> Action {
-        log(LogLevel::Error, why);
-        self.send(&LocalReply {
-            status: 500,
-            headers: vec![("content-type".into(), "text/plain".into())],
-            body: "Internal error in JWT filter".into(),
-        })
     }
 }
 
-impl Context for Filter {}
+fn read(map: MapType) -> Result<Vec<(String, String)>, String> {
+    hostcalls::get_map_bytes(map)
+        .map(|pairs| {
+            pairs
+                .into_iter()
+                .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+                .collect()
+        })
+        .map_err(|e| format!("{e:?}"))
+}
+
+fn send(reply: &LocalReply) -> Action {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    if let Err(e) =
+        hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
+    {
+        log(LogLevel::Error, &format!("local reply failed: {e:?}"));
+    }
+    Action::Pause
+}
+
+/// Fails closed: any error of the host while editing means the request is not forwarded.
+fn apply(edits: &RequestEdits) -> Result<(), String> {
+    for name in &edits.remove {
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None)
+            .map_err(|e| format!("remove {name}: {e:?}"))?;
+    }
+    for (name, value) in &edits.set {
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+            .map_err(|e| format!("set {name}: {e:?}"))?;
+    }
+    Ok(())
+}
+
+fn internal_error(why: &str) -> Action {
+    log(LogLevel::Error, why);
+    send(&LocalReply {
+        status: 500,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: "Internal error in JWT filter".into(),
+    })
+}
+
+/// Carries out the pipeline's decision on the current (effective) stream. `resume` is true
+/// when the stream was paused waiting for keys.
+pub fn carry_out(
+    req: &Request,
+    outcome: Outcome,
+    response_headers: &Rc<RefCell<Vec<(String, String)>>>,
+    resume: bool,
+) -> Action {
+    if let Some(reason) = &outcome.reason {
+        log(
+            LogLevel::Debug,
+            &format!("{} {}: {reason}", req.method(), req.path()),
+        );
+    }
+    match outcome.decision {
+        Decision::Reply(reply) => send(&reply),
+        Decision::Continue(edits) => match apply(&edits) {
+            Ok(()) => {
+                *response_headers.borrow_mut() = outcome.response_headers;
+                if resume {
+                    if let Err(e) = hostcalls::resume_http_request() {
+                        log(LogLevel::Warn, &format!("cannot resume request: {e:?}"));
+                    }
+                }
+                Action::Continue
+            }
+            Err(e) => internal_error(&format!("cannot edit request headers: {e}")),
+        },
+    }
+}
+
+impl Context for Filter {
+    fn on_done(&mut self) -> bool {
+        // Not borrowable only while the root context is finishing this very request.
+        if let Some(Ok(mut keys)) = self.keys.as_ref().map(|k| k.try_borrow_mut()) {
+            keys.forget(self.context_id);
+        }
+        true
+    }
+}
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(config) = self.config.clone() else {
-            return self.internal_error("no configuration");
+        let Some(keys) = self.keys.clone() else {
+            return internal_error("no configuration");
         };
-        let headers = match Self::read(MapType::HttpRequestHeaders) {
+        let headers = match read(MapType::HttpRequestHeaders) {
             Ok(h) => h,
-            Err(e) => return self.internal_error(&format!("cannot read request headers: {e}")),
+            Err(e) => return internal_error(&format!("cannot read request headers: {e}")),
         };
-        let now = match hostcalls::get_current_time().map(|t| t.duration_since(UNIX_EPOCH)) {
-            Ok(Ok(d)) => d.as_secs(),
-            _ => return self.internal_error("host clock unavailable"),
+        let Some(now_ms) = now_ms() else {
+            return internal_error("host clock unavailable");
         };
         let req = Request::new(headers);
-        let outcome = pipeline::on_request_headers(&config, &LocalKeys, &req, now);
-        if let Some(reason) = &outcome.reason {
-            log(
-                LogLevel::Debug,
-                &format!("{} {}: {reason}", req.method(), req.path()),
+        let evaluate = || {
+            let k = keys.borrow();
+            pipeline::on_request_headers(k.config(), &*k, &req, now_ms / 1000)
+        };
+        let mut outcome = evaluate();
+        if !outcome.jwks_misses.is_empty() {
+            let wait = keys.borrow_mut().try_wait(
+                self.context_id,
+                &req,
+                &outcome.jwks_misses,
+                &self.response_headers,
+                now_ms,
             );
+            match wait {
+                Wait::Paused => return Action::Pause,
+                Wait::Retry => outcome = evaluate(),
+                Wait::No => {}
+            }
         }
-        match outcome.decision {
-            Decision::Reply(reply) => self.send(&reply),
-            Decision::Continue(edits) => match Self::apply(&edits) {
-                Ok(()) => {
-                    self.response_headers = outcome.response_headers;
-                    Action::Continue
-                }
-                Err(e) => self.internal_error(&format!("cannot edit request headers: {e}")),
-            },
-        }
+        carry_out(&req, outcome, &self.response_headers, false)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if self.response_headers.is_empty() {
+        let owed = self.response_headers.borrow().clone();
+        if owed.is_empty() {
             return Action::Continue;
         }
-        let existing = Self::read(MapType::HttpResponseHeaders).unwrap_or_default();
-        for (name, value) in cors::merge_into_response(&existing, &self.response_headers) {
+        let existing = read(MapType::HttpResponseHeaders).unwrap_or_default();
+        for (name, value) in cors::merge_into_response(&existing, &owed) {
             if let Err(e) =
                 hostcalls::set_map_value(MapType::HttpResponseHeaders, &name, Some(&value))
             {

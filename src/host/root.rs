@@ -1,21 +1,39 @@
 //! The root context: loads the plugin configuration once and hands it to every HTTP context.
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use super::http::Filter;
-use super::log;
-use crate::config::{self, FilterConfig};
+use super::jwks::RemoteKeys;
+use super::{log, now_ms};
+use crate::config;
+
+/// How often each VM looks at the shared key sets and starts due fetches.
+const TICK: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 pub struct Root {
-    config: Option<Rc<FilterConfig>>,
+    keys: Option<Rc<RefCell<RemoteKeys>>>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        if let (Some(keys), Some(now)) = (&self.keys, now_ms()) {
+            keys.borrow_mut().on_response(token_id, body_size, now);
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
@@ -59,7 +77,19 @@ impl RootContext for Root {
                         providers.join("; ")
                     ),
                 );
-                self.config = Some(Rc::new(cfg));
+                let has_remote = cfg.providers.iter().any(|p| p.remote.is_some());
+                let keys = RemoteKeys::new(Rc::new(cfg));
+                if has_remote {
+                    keys.init_shared();
+                    if let Err(e) = hostcalls::set_tick_period(TICK) {
+                        log(
+                            LogLevel::Error,
+                            &format!("cannot start the JWKS timer: {e:?}"),
+                        );
+                        return false;
+                    }
+                }
+                self.keys = Some(Rc::new(RefCell::new(keys)));
                 true
             }
             Err(e) => {
@@ -72,8 +102,14 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Filter::new(self.config.clone())))
+    fn on_tick(&mut self) {
+        if let (Some(keys), Some(now)) = (&self.keys, now_ms()) {
+            keys.borrow_mut().tick(now);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Filter::new(context_id, self.keys.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

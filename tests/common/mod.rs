@@ -8,6 +8,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod jwks_server;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -182,18 +184,42 @@ pub fn render(template: &str, vars: &HashMap<&str, String>) -> String {
     out
 }
 
+/// How to start Envoy beyond the plugin configuration.
+pub struct Opts {
+    pub concurrency: u32,
+    /// Port of the `jwks` cluster (a JWKS test server).
+    pub jwks_port: Option<u16>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            concurrency: 2,
+            jwks_port: None,
+        }
+    }
+}
+
 impl Env {
     /// Starts the upstream and Envoy with `plugin_config`; panics with Envoy's log if it does
     /// not become ready.
     pub fn start(plugin_config: &Value) -> Env {
-        match Self::try_start(plugin_config) {
+        Self::start_with(plugin_config, Opts::default())
+    }
+
+    pub fn start_with(plugin_config: &Value, opts: Opts) -> Env {
+        match Self::try_start_with(plugin_config, opts) {
             Ok(env) => env,
             Err(log) => panic!("envoy did not become ready:\n{log}"),
         }
     }
 
-    /// Starts Envoy; `Err(log)` when it exits or is not ready within 20 s.
     pub fn try_start(plugin_config: &Value) -> Result<Env, String> {
+        Self::try_start_with(plugin_config, Opts::default())
+    }
+
+    /// Starts Envoy; `Err(log)` when it exits or is not ready within 20 s.
+    pub fn try_start_with(plugin_config: &Value, opts: Opts) -> Result<Env, String> {
         let (upstream, upstream_port) = start_upstream();
         let (port, admin, plain_port) = (free_port(), free_port(), free_port());
         let mut vars = HashMap::new();
@@ -202,6 +228,10 @@ impl Env {
         vars.insert("PLAIN_PORT", plain_port.to_string());
         vars.insert("UPSTREAM_PORT", upstream_port.to_string());
         vars.insert("WASM_PATH", wasm_path());
+        vars.insert(
+            "JWKS_PORT",
+            opts.jwks_port.unwrap_or_else(free_port).to_string(),
+        );
         vars.insert(
             "PLUGIN_CONFIG",
             serde_json::to_string(&plugin_config.to_string()).unwrap(),
@@ -213,7 +243,8 @@ impl Env {
         let log_path = dir.join("envoy.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(envoy_bin())
-            .args(["-c", cfg_path.to_str().unwrap(), "--concurrency", "2"])
+            .args(["-c", cfg_path.to_str().unwrap()])
+            .args(["--concurrency", &opts.concurrency.to_string()])
             .args([
                 "--disable-hot-restart",
                 "-l",
@@ -275,6 +306,33 @@ impl Env {
             .output()
             .unwrap();
         parse_curl(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// Requests `paths` over `connections` parallel keep-alive connections (spread over
+    /// Envoy's workers); returns each response status.
+    pub fn curl_many(&self, header: &str, paths: &[String], connections: usize) -> Vec<u16> {
+        let list: String = paths
+            .iter()
+            .map(|p| {
+                format!(
+                    "url = \"http://127.0.0.1:{}{p}\"\noutput = \"/dev/null\"\n",
+                    self.port
+                )
+            })
+            .collect();
+        let cfg =
+            std::env::temp_dir().join(format!("curl-{}-{}.cfg", std::process::id(), self.port));
+        std::fs::write(&cfg, list).unwrap();
+        let out = Command::new("curl")
+            .args(["-s", "-Z", "--parallel-max", &connections.to_string()])
+            .args(["-H", header, "-w", "%{http_code}\n", "-K"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
     }
 
     pub fn admin_get(&self, path: &str) -> String {

@@ -1,0 +1,429 @@
+//! Remote key sets inside one VM: fetched by whichever VM of the Envoy takes the shared lease
+//! (one fetch per Envoy, not per worker), published through shared data, parsed once per
+//! version in every VM, and requests paused while a set they need is being fetched.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{LogLevel, MapType, Status};
+
+use super::http::carry_out;
+use super::log;
+use crate::authenticator::Keys;
+use crate::config::{FilterConfig, RemoteJwks};
+use crate::jwks::{self, KeySet};
+use crate::jwks_cache::{self, Meta};
+use crate::pipeline;
+use crate::request::Request;
+use crate::status::AuthError;
+
+/// This VM's copy of one provider's remote set.
+#[derive(Default)]
+struct Local {
+    version: u64,
+    keys: KeySet,
+}
+
+/// A request paused until a fetch for `provider` completes.
+struct Waiter {
+    context_id: u32,
+    provider: usize,
+    /// `Meta::completed` when it started waiting.
+    completed: u64,
+    request: Request,
+    response_headers: Rc<RefCell<Vec<(String, String)>>>,
+}
+
+/// What to do with a request refused for want of keys.
+pub enum Wait {
+    /// A fetch will come: the request was registered and must pause.
+    Paused,
+    /// This VM was behind the shared set and has caught up: evaluate again now.
+    Retry,
+    /// Nothing will change soon: send the refusal.
+    No,
+}
+
+pub struct RemoteKeys {
+    config: Rc<FilterConfig>,
+    local: Vec<Local>,
+    waiters: Vec<Waiter>,
+    in_flight: HashMap<u32, usize>,
+}
+
+impl Keys for RemoteKeys {
+    fn key_sets<'c>(&'c self, cfg: &'c FilterConfig, provider: usize) -> Vec<&'c KeySet> {
+        let mut sets = Vec::with_capacity(2);
+        if let Some(p) = cfg.providers.get(provider) {
+            sets.push(&p.local_keys);
+        }
+        if let Some(l) = self.local.get(provider) {
+            sets.push(&l.keys);
+        }
+        sets
+    }
+}
+
+fn meta_key(r: &RemoteJwks) -> String {
+    format!(
+        "jwt_authz.jwks.meta|{}|{}{}",
+        r.cluster, r.authority, r.path
+    )
+}
+
+fn body_key(r: &RemoteJwks) -> String {
+    format!(
+        "jwt_authz.jwks.body|{}|{}{}",
+        r.cluster, r.authority, r.path
+    )
+}
+
+fn read_meta(r: &RemoteJwks) -> (Meta, Option<u32>) {
+    match hostcalls::get_shared_data(&meta_key(r)) {
+        Ok((bytes, cas)) => (Meta::decode(bytes.as_deref()), cas),
+        Err(_) => (Meta::default(), None),
+    }
+}
+
+/// Read-modify-write of a provider's meta with compare-and-swap; `f` returns false to give up.
+fn update_meta(r: &RemoteJwks, mut f: impl FnMut(&mut Meta) -> bool) -> Option<Meta> {
+    for _ in 0..8 {
+        let (mut meta, cas) = read_meta(r);
+        if !f(&mut meta) {
+            return None;
+        }
+        match hostcalls::set_shared_data(&meta_key(r), Some(&meta.encode()), cas) {
+            Ok(()) => return Some(meta),
+            Err(Status::CasMismatch) => continue,
+            Err(e) => {
+                log(LogLevel::Error, &format!("shared data write failed: {e:?}"));
+                return None;
+            }
+        }
+    }
+    None
+}
+
+impl RemoteKeys {
+    pub fn config(&self) -> &FilterConfig {
+        &self.config
+    }
+
+    pub fn new(config: Rc<FilterConfig>) -> Self {
+        let local = config.providers.iter().map(|_| Local::default()).collect();
+        Self {
+            config,
+            local,
+            waiters: Vec::new(),
+            in_flight: HashMap::new(),
+        }
+    }
+
+    /// Creates each provider's shared entry if absent. Run from `on_configure`, which Envoy
+    /// completes on the main thread before any worker starts, so later writes can all be
+    /// compare-and-swap (shared data cannot create a key atomically).
+    pub fn init_shared(&self) {
+        for p in &self.config.providers {
+            if let Some(r) = &p.remote {
+                if let Ok((None, _)) | Err(_) = hostcalls::get_shared_data(&meta_key(r)) {
+                    let _ = hostcalls::set_shared_data(
+                        &meta_key(r),
+                        Some(&Meta::default().encode()),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Loads a newer shared set into this VM; true if this VM's keys changed.
+    fn sync(&mut self, provider: usize, meta: &Meta) -> bool {
+        let config = self.config.clone();
+        let Some(r) = config
+            .providers
+            .get(provider)
+            .and_then(|p| p.remote.as_ref())
+        else {
+            return false;
+        };
+        let current = self.local.get(provider).map_or(0, |l| l.version);
+        if meta.version == 0 || meta.version == current {
+            return false;
+        }
+        let body = match hostcalls::get_shared_data(&body_key(r)) {
+            Ok((Some(b), _)) => b,
+            _ => return false,
+        };
+        match jwks::parse(&body, false) {
+            Ok(loaded) => {
+                log(
+                    LogLevel::Debug,
+                    &format!(
+                        "jwks {}: this VM loaded key set version {} ({} keys)",
+                        config
+                            .providers
+                            .get(provider)
+                            .map_or("", |p| p.name.as_str()),
+                        meta.version,
+                        loaded.set.keys.len()
+                    ),
+                );
+                if let Some(l) = self.local.get_mut(provider) {
+                    *l = Local {
+                        version: meta.version,
+                        keys: loaded.set,
+                    };
+                }
+                true
+            }
+            Err(e) => {
+                log(LogLevel::Error, &format!("shared key set unreadable: {e}"));
+                false
+            }
+        }
+    }
+
+    /// The root context's tick: pick up sets other VMs fetched, wake requests whose fetch is
+    /// over, and start a fetch when one is due and no other VM holds the lease.
+    pub fn tick(&mut self, now_ms: u64) {
+        let config = self.config.clone();
+        // Waking answers requests, and Envoy may call back into their contexts meanwhile, which
+        // leaves the SDK attributing later callouts to them: so wake only after dispatching.
+        let mut to_wake = Vec::new();
+        for (provider, p) in config.providers.iter().enumerate() {
+            let Some(r) = &p.remote else {
+                continue;
+            };
+            let (meta, cas) = read_meta(r);
+            self.sync(provider, &meta);
+            to_wake.push((provider, meta.completed));
+            if !meta.fetch_due(now_ms, r.cache_duration_ms) {
+                continue;
+            }
+            let mut leased = meta.clone();
+            leased.start_fetch(now_ms, r.timeout_ms);
+            if hostcalls::set_shared_data(&meta_key(r), Some(&leased.encode()), cas).is_err() {
+                continue; // another VM took it
+            }
+            let headers = vec![
+                (":method", "GET"),
+                (":path", r.path.as_str()),
+                (":authority", r.authority.as_str()),
+                ("accept", "application/json"),
+            ];
+            match hostcalls::dispatch_http_call(
+                &r.cluster,
+                headers,
+                None,
+                vec![],
+                Duration::from_millis(r.timeout_ms),
+            ) {
+                Ok(token) => {
+                    self.in_flight.insert(token, provider);
+                }
+                Err(e) => {
+                    let why = format!("cannot call cluster {:?}: {e:?}", r.cluster);
+                    if let Some(meta) = self.finish(provider, now_ms, Err(why), 0) {
+                        to_wake.push((provider, meta.completed));
+                    }
+                }
+            }
+        }
+        for (provider, completed) in to_wake {
+            self.wake(provider, completed, now_ms);
+        }
+    }
+
+    /// A fetch response arrived at the root context.
+    pub fn on_response(&mut self, token: u32, body_size: usize, now_ms: u64) {
+        let Some(provider) = self.in_flight.remove(&token) else {
+            return;
+        };
+        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten();
+        let result = if body_size > jwks_cache::MAX_BODY_BYTES {
+            Err(format!(
+                "body of {body_size} bytes is over {}",
+                jwks_cache::MAX_BODY_BYTES
+            ))
+        } else {
+            let body = hostcalls::get_buffer(
+                proxy_wasm::types::BufferType::HttpCallResponseBody,
+                0,
+                body_size,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+            jwks_cache::accept_body(status.as_deref(), &body).map(|loaded| (body, loaded))
+        };
+        let key_count = result.as_ref().map_or(0, |(_, l)| l.set.keys.len());
+        self.finish(
+            provider,
+            now_ms,
+            result.map(|(b, l)| (b, l.skipped)),
+            key_count,
+        );
+    }
+
+    fn finish(
+        &mut self,
+        provider: usize,
+        now_ms: u64,
+        result: Result<(Vec<u8>, Vec<String>), String>,
+        key_count: usize,
+    ) -> Option<Meta> {
+        let config = self.config.clone();
+        let p = config.providers.get(provider)?;
+        let r = p.remote.as_ref()?;
+        let name = p.name.as_str();
+        let source = format!("{}{} via cluster {}", r.authority, r.path, r.cluster);
+        let cache = r.cache_duration_ms;
+        let meta = match result {
+            Ok((body, skipped)) => {
+                for s in skipped {
+                    log(LogLevel::Warn, &format!("jwks {name}: skipped {s}"));
+                }
+                if let Err(e) = hostcalls::set_shared_data(&body_key(r), Some(&body), None) {
+                    log(
+                        LogLevel::Error,
+                        &format!("jwks {name}: cannot share the key set: {e:?}"),
+                    );
+                }
+                let before = read_meta(r).0;
+                let meta = update_meta(r, |m| {
+                    m.fetch_succeeded(now_ms);
+                    true
+                });
+                if before.failures > 0 {
+                    log(
+                        LogLevel::Info,
+                        &format!("jwks {name}: fetch from {source} recovered after {} failures; {key_count} keys", before.failures),
+                    );
+                } else if before.version == 0 {
+                    log(
+                        LogLevel::Info,
+                        &format!("jwks {name}: fetched {key_count} keys from {source}"),
+                    );
+                }
+                meta
+            }
+            Err(why) => {
+                let meta = update_meta(r, |m| {
+                    m.fetch_failed(now_ms, cache, &why);
+                    true
+                });
+                if let Some(m) = &meta {
+                    let kept = if m.has_keys() {
+                        format!(
+                            "keeping the key set fetched {}s ago",
+                            now_ms.saturating_sub(m.fetched_at) / 1000
+                        )
+                    } else {
+                        "no key set yet: requests needing it get \"Jwks remote fetch is failed\""
+                            .to_string()
+                    };
+                    let line = format!(
+                        "jwks {name}: fetch from {source} failed: {why}; {kept}; retrying in {}s",
+                        m.next_attempt_at.saturating_sub(now_ms) / 1000
+                    );
+                    // Once per state change: the first failure warns, repeats are debug.
+                    log(
+                        if m.failures == 1 {
+                            LogLevel::Warn
+                        } else {
+                            LogLevel::Debug
+                        },
+                        &line,
+                    );
+                }
+                meta
+            }
+        };
+        if let Some(meta) = &meta {
+            self.sync(provider, meta);
+        }
+        meta
+    }
+
+    /// Decides whether a request refused for want of keys should wait for a fetch.
+    pub fn try_wait(
+        &mut self,
+        context_id: u32,
+        request: &Request,
+        misses: &[(usize, AuthError)],
+        response_headers: &Rc<RefCell<Vec<(String, String)>>>,
+        now_ms: u64,
+    ) -> Wait {
+        let config = self.config.clone();
+        let mut wait_for = None;
+        for &(provider, miss) in misses {
+            let Some(r) = config
+                .providers
+                .get(provider)
+                .and_then(|p| p.remote.as_ref())
+            else {
+                continue;
+            };
+            let meta = read_meta(r).0;
+            if self.sync(provider, &meta) {
+                return Wait::Retry;
+            }
+            let waits = match miss {
+                // No set yet: wait for the first fetch unless it already failed.
+                AuthError::JwksFetchFail => {
+                    !meta.has_keys() && (meta.failures == 0 || meta.fetch_in_flight(now_ms))
+                }
+                // Unknown kid: join a fetch in flight, or ask for one within the rate limit.
+                _ if meta.fetch_in_flight(now_ms) => true,
+                _ => update_meta(r, |m| {
+                    m.request_kid_refetch(now_ms, r.kid_refetch_interval_ms)
+                })
+                .is_some(),
+            };
+            if waits {
+                wait_for = Some((provider, meta.completed));
+                break;
+            }
+        }
+        match wait_for {
+            Some((provider, completed)) => {
+                self.waiters.push(Waiter {
+                    context_id,
+                    provider,
+                    completed,
+                    request: request.clone(),
+                    response_headers: response_headers.clone(),
+                });
+                Wait::Paused
+            }
+            None => Wait::No,
+        }
+    }
+
+    /// A paused request whose stream ended: forget it.
+    pub fn forget(&mut self, context_id: u32) {
+        self.waiters.retain(|w| w.context_id != context_id);
+    }
+
+    /// Evaluates again, and answers or resumes, every request that waited on `provider` and
+    /// whose fetch is now over.
+    fn wake(&mut self, provider: usize, completed: u64, now_ms: u64) {
+        let (ready, waiting): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.provider == provider && w.completed < completed);
+        self.waiters = waiting;
+        let config = self.config.clone();
+        for w in ready {
+            let outcome = pipeline::on_request_headers(&config, &*self, &w.request, now_ms / 1000);
+            if hostcalls::set_effective_context(w.context_id).is_err() {
+                continue;
+            }
+            carry_out(&w.request, outcome, &w.response_headers, true);
+        }
+    }
+}
