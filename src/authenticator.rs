@@ -2,6 +2,8 @@
 //! semantics: every token at a provider's locations must verify; `requires_any` reports the
 //! last real failure (missing and unknown-issuer results count as "no token").
 
+use std::rc::Rc;
+
 use crate::config::FilterConfig;
 use crate::extractor::{self, Extracted, TokenLocation};
 use crate::jwks::KeySet;
@@ -15,28 +17,25 @@ use crate::verifier::{self, VerifyInput};
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
     pub provider: usize,
-    pub jwt: Jwt,
+    pub jwt: Rc<Jwt>,
     pub location: TokenLocation,
 }
 
-/// Supplies the key sets of a provider (local, plus remote once fetched).
+/// Supplies the key sets of a provider (local, plus remote once fetched) and remembers the
+/// tokens they verified.
 pub trait Keys {
     fn key_sets<'c>(&'c self, cfg: &'c FilterConfig, provider: usize) -> Vec<&'c KeySet>;
+    /// A token this provider verified before and that has not expired.
+    fn cached(&self, provider: usize, token: &str, now: u64) -> Option<Rc<Jwt>>;
+    fn remember(&self, provider: usize, token: &str, jwt: &Rc<Jwt>, now: u64, skew: u64);
 }
 
-/// Local keys only: what the configuration itself carries.
-pub struct LocalKeys;
-
-impl Keys for LocalKeys {
-    fn key_sets<'c>(&'c self, cfg: &'c FilterConfig, provider: usize) -> Vec<&'c KeySet> {
-        cfg.providers
-            .get(provider)
-            .map(|p| vec![&p.local_keys])
-            .unwrap_or_default()
-    }
-}
-
-type MemoEntry = (usize, Option<Vec<String>>, String, Result<Jwt, AuthError>);
+type MemoEntry = (
+    usize,
+    Option<Vec<String>>,
+    String,
+    Result<Rc<Jwt>, AuthError>,
+);
 
 pub struct Authenticator<'a, K: Keys> {
     cfg: &'a FilterConfig,
@@ -71,7 +70,7 @@ impl<'a, K: Keys> Authenticator<'a, K> {
         provider: usize,
         audiences: Option<&[String]>,
         token: &str,
-    ) -> Result<Jwt, AuthError> {
+    ) -> Result<Rc<Jwt>, AuthError> {
         if let Some((_, _, _, r)) = self
             .memo
             .iter()
@@ -90,7 +89,16 @@ impl<'a, K: Keys> Authenticator<'a, K> {
             max_token_size: self.cfg.max_token_size,
             now: self.now,
         };
-        let result = verifier::verify(&input, token);
+        let result = match self.keys.cached(provider, token, self.now) {
+            // Verified before: only what depends on the request and the clock is checked.
+            Some(jwt) => verifier::check_jwt(&input, &jwt).map(|()| jwt),
+            None => verifier::verify(&input, token).map(|jwt| {
+                let jwt = Rc::new(jwt);
+                self.keys
+                    .remember(provider, token, &jwt, self.now, p.clock_skew_seconds);
+                jwt
+            }),
+        };
         if let Err(e @ (AuthError::JwksFetchFail | AuthError::JwksKidAlgMismatch)) = result {
             if p.remote.is_some() && !self.jwks_misses.contains(&(provider, e)) {
                 self.jwks_misses.push((provider, e));

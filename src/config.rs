@@ -92,6 +92,8 @@ pub struct RawConfig {
     pub jwks_unavailable_status: Option<u32>,
     #[serde(default, alias = "maxTokenSize")]
     pub max_token_size: Option<usize>,
+    #[serde(default, alias = "jwtCacheSize")]
+    pub jwt_cache_size: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -356,6 +358,7 @@ pub struct RawCondition {
 
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
+pub const DEFAULT_JWT_CACHE_SIZE: usize = 1000;
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_CACHE_DURATION_MS: u64 = 600_000;
 pub const DEFAULT_KID_REFETCH_MS: u64 = 30_000;
@@ -407,6 +410,8 @@ pub struct FilterConfig {
     pub authorization: Option<Authorization>,
     pub jwks_unavailable_status: u32,
     pub max_token_size: usize,
+    /// Verified tokens remembered per VM; 0 disables the cache.
+    pub jwt_cache_size: usize,
     /// Every header the filter sets from a token, lowercased: removed from every request.
     pub sanitized_headers: Vec<String>,
     /// Lines worth logging at load (keys skipped in local sets).
@@ -668,6 +673,10 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
             "must be between 64 and 65536 bytes",
         ));
     }
+    let jwt_cache_size = raw.jwt_cache_size.unwrap_or(DEFAULT_JWT_CACHE_SIZE);
+    if jwt_cache_size > 100_000 {
+        return Err(ConfigError::at("jwt_cache_size", "must be at most 100000"));
+    }
     let mut sanitized_headers: Vec<String> = Vec::new();
     for p in &providers {
         let names = p
@@ -687,6 +696,7 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
         authorization,
         jwks_unavailable_status,
         max_token_size,
+        jwt_cache_size,
         sanitized_headers,
         warnings,
     })

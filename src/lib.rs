@@ -13,6 +13,7 @@ pub mod extractor;
 pub mod jwks;
 pub mod jwks_cache;
 pub mod jwt;
+pub mod keystore;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
 pub mod pipeline;
@@ -22,6 +23,7 @@ pub mod rules;
 pub mod status;
 pub mod strict_json;
 pub mod string_match;
+pub mod token_cache;
 pub mod verifier;
 
 #[cfg(target_arch = "wasm32")]

@@ -37,13 +37,20 @@ pub fn audience_allowed(allowed: &[String], token_audiences: &[String]) -> bool 
         })
 }
 
-/// Checks everything but the signature. Cheap; run before any key is touched.
+/// Decodes and checks everything but the signature. Cheap; run before any key is touched.
 pub fn check_claims(input: &VerifyInput, token: &str) -> Result<Jwt, AuthError> {
-    let p = input.provider;
     if token.len() > input.max_token_size {
         return Err(AuthError::VerificationFail);
     }
     let jwt = jwt::parse(token)?;
+    check_jwt(input, &jwt)?;
+    Ok(jwt)
+}
+
+/// The claim checks, in Envoy's order: issuer, time, audience, lifetime. Also run on a
+/// cached token, since time and audiences depend on the request.
+pub fn check_jwt(input: &VerifyInput, jwt: &Jwt) -> Result<(), AuthError> {
+    let p = input.provider;
     if let Some(issuer) = &p.issuer {
         if jwt.iss.as_deref() != Some(issuer.as_str()) {
             return Err(AuthError::UnknownIssuer);
@@ -75,7 +82,7 @@ pub fn check_claims(input: &VerifyInput, token: &str) -> Result<Jwt, AuthError> 
             _ => return Err(AuthError::VerificationFail),
         }
     }
-    Ok(jwt)
+    Ok(())
 }
 
 /// Full verification of `token` for the input's provider.

@@ -415,3 +415,40 @@ fn bad_config_keeps_envoy_from_serving() {
         .expect("served with a bad config");
     assert!(log.contains("providers.a.frm_headers: unknown field \"frm_headers\", expected one of \"issuer\", \"audiences\", \"remote_jwks\""), "{log}");
 }
+
+#[test]
+fn cached_tokens_still_expire_and_recheck_audiences() {
+    let k = keys();
+    let jwks = json!({"keys": [k.rsa.jwk(Some("rsa1"), false)]}).to_string();
+    let cfg = json!({
+        "providers": {"strict": {"issuer": MAIN, "clock_skew_seconds": 0,
+                                 "local_jwks": {"inline_string": jwks}}},
+        "rules": [
+            {"match": {"prefix": "/aud"}, "requires": {"provider_and_audiences": {
+                "provider_name": "strict", "audiences": ["api://special"]}}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "strict"}}
+        ]
+    });
+    let env = Env::start(&cfg);
+    let mut c = Checks::default();
+    let t = k
+        .rsa
+        .sign(
+            Some("rsa1"),
+            &claims(MAIN, json!({"exp": common::now() + 2})),
+        )
+        .unwrap();
+    c.eq("fresh", env.curl(&["-H", &bearer(&t), "/x"]).status, 200);
+    c.eq("cached", env.curl(&["-H", &bearer(&t), "/x"]).status, 200);
+    let r = env.curl(&["-H", &bearer(&t), "/aud"]);
+    c.reply(
+        "cached token, other audiences",
+        &r,
+        403,
+        "Audiences in Jwt are not allowed",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    let r = env.curl(&["-H", &bearer(&t), "/x"]);
+    c.reply("cached token after exp", &r, 401, "Jwt is expired");
+    c.finish(&env);
+}

@@ -137,7 +137,7 @@ impl HttpContext for Filter {
         let req = Request::new(headers);
         let evaluate = || {
             let k = keys.borrow();
-            pipeline::on_request_headers(k.config(), &*k, &req, now_ms / 1000)
+            pipeline::on_request_headers(k.config(), k.store(), &req, now_ms / 1000)
         };
         let mut outcome = evaluate();
         if !outcome.jwks_misses.is_empty() {

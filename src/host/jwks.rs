@@ -12,20 +12,13 @@ use proxy_wasm::types::{LogLevel, MapType, Status};
 
 use super::http::carry_out;
 use super::log;
-use crate::authenticator::Keys;
 use crate::config::{FilterConfig, RemoteJwks};
-use crate::jwks::{self, KeySet};
+use crate::jwks;
 use crate::jwks_cache::{self, Meta};
+use crate::keystore::KeyStore;
 use crate::pipeline;
 use crate::request::Request;
 use crate::status::AuthError;
-
-/// This VM's copy of one provider's remote set.
-#[derive(Default)]
-struct Local {
-    version: u64,
-    keys: KeySet,
-}
 
 /// A request paused until a fetch for `provider` completes.
 struct Waiter {
@@ -49,22 +42,9 @@ pub enum Wait {
 
 pub struct RemoteKeys {
     config: Rc<FilterConfig>,
-    local: Vec<Local>,
+    store: KeyStore,
     waiters: Vec<Waiter>,
     in_flight: HashMap<u32, usize>,
-}
-
-impl Keys for RemoteKeys {
-    fn key_sets<'c>(&'c self, cfg: &'c FilterConfig, provider: usize) -> Vec<&'c KeySet> {
-        let mut sets = Vec::with_capacity(2);
-        if let Some(p) = cfg.providers.get(provider) {
-            sets.push(&p.local_keys);
-        }
-        if let Some(l) = self.local.get(provider) {
-            sets.push(&l.keys);
-        }
-        sets
-    }
 }
 
 fn meta_key(r: &RemoteJwks) -> String {
@@ -112,11 +92,14 @@ impl RemoteKeys {
         &self.config
     }
 
+    pub fn store(&self) -> &KeyStore {
+        &self.store
+    }
+
     pub fn new(config: Rc<FilterConfig>) -> Self {
-        let local = config.providers.iter().map(|_| Local::default()).collect();
         Self {
+            store: KeyStore::new(&config),
             config,
-            local,
             waiters: Vec::new(),
             in_flight: HashMap::new(),
         }
@@ -149,7 +132,7 @@ impl RemoteKeys {
         else {
             return false;
         };
-        let current = self.local.get(provider).map_or(0, |l| l.version);
+        let current = self.store.remote_version(provider);
         if meta.version == 0 || meta.version == current {
             return false;
         }
@@ -171,12 +154,7 @@ impl RemoteKeys {
                         loaded.set.keys.len()
                     ),
                 );
-                if let Some(l) = self.local.get_mut(provider) {
-                    *l = Local {
-                        version: meta.version,
-                        keys: loaded.set,
-                    };
-                }
+                self.store.set_remote(provider, meta.version, loaded.set);
                 true
             }
             Err(e) => {
@@ -419,7 +397,8 @@ impl RemoteKeys {
         self.waiters = waiting;
         let config = self.config.clone();
         for w in ready {
-            let outcome = pipeline::on_request_headers(&config, &*self, &w.request, now_ms / 1000);
+            let outcome =
+                pipeline::on_request_headers(&config, &self.store, &w.request, now_ms / 1000);
             if hostcalls::set_effective_context(w.context_id).is_err() {
                 continue;
             }
