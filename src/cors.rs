@@ -73,8 +73,12 @@ pub fn is_preflight(req: &Request) -> bool {
 /// What CORS decided for one request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CorsDecision {
-    /// Not a CORS request, or from an origin the policy does not allow: no CORS headers.
+    /// Not a CORS request: no CORS headers.
     None,
+    /// From an origin the policy does not allow: no CORS headers. A preflight is answered
+    /// (without `access-control-allow-origin`) only when `forward_not_matching_preflights`
+    /// is false; otherwise the request goes on as any other.
+    Rejected(Option<LocalReply>),
     /// Answer now (a preflight), without authentication.
     Reply(LocalReply),
     /// A request from an allowed origin: these headers go on whatever response it gets.
@@ -97,12 +101,12 @@ impl CorsPolicy {
                 return CorsDecision::Reply(self.preflight(req, Some(origin)));
             }
             if !self.forward_not_matching_preflights {
-                return CorsDecision::Reply(self.preflight(req, None));
+                return CorsDecision::Rejected(Some(self.preflight(req, None)));
             }
-            return CorsDecision::None;
+            return CorsDecision::Rejected(None);
         }
         if !allowed {
-            return CorsDecision::None;
+            return CorsDecision::Rejected(None);
         }
         let mut h = vec![(
             "access-control-allow-origin".to_string(),
@@ -261,11 +265,11 @@ mod tests {
             ("origin", "http://evil.io"),
             ("access-control-request-method", "GET"),
         ]);
-        assert_eq!(p.decide(&pre), CorsDecision::None);
+        assert_eq!(p.decide(&pre), CorsDecision::Rejected(None));
         let strict = policy(
             r#"{"allow_origin_string_match":[{"exact":"http://istio.io"}],"forward_not_matching_preflights":false}"#,
         );
-        let CorsDecision::Reply(r) = strict.decide(&pre) else {
+        let CorsDecision::Rejected(Some(r)) = strict.decide(&pre) else {
             panic!("not answered")
         };
         assert!(r
@@ -273,7 +277,9 @@ mod tests {
             .iter()
             .all(|(n, _)| n != "access-control-allow-origin"));
         let null = req(&[(":method", "GET"), ("origin", "null")]);
-        assert_eq!(p.decide(&null), CorsDecision::None);
+        assert_eq!(p.decide(&null), CorsDecision::Rejected(None));
+        let plain = req(&[(":method", "GET")]);
+        assert_eq!(p.decide(&plain), CorsDecision::None);
     }
 
     #[test]

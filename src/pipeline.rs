@@ -10,6 +10,7 @@ use crate::extractor;
 use crate::reply::{self, LocalReply};
 use crate::request::{Request, RequestEdits};
 use crate::rules;
+use crate::stats::{Counter, Tally};
 use crate::status::AuthError;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct Outcome {
     /// When refused: remote key sets that could not serve a token (see
     /// [`Authenticator::jwks_misses`]); waiting for a fetch may change the answer.
     pub jwks_misses: Vec<(usize, AuthError)>,
+    /// The counters this request moves (the token cache counts its own hits and misses).
+    pub tally: Tally,
 }
 
 fn with_cors(mut reply: LocalReply, cors: &[(String, String)]) -> LocalReply {
@@ -43,23 +46,32 @@ pub fn on_request_headers<K: Keys>(
     req: &Request,
     now: u64,
 ) -> Outcome {
+    let mut tally = Tally::default();
+    let preflight = |r, tally: Tally| Outcome {
+        decision: Decision::Reply(r),
+        response_headers: Vec::new(),
+        reason: None,
+        jwks_misses: Vec::new(),
+        tally: tally.with(Counter::CorsPreflightAnswered),
+    };
     let cors = match cfg.cors.as_ref().map(|c| c.decide(req)) {
-        Some(CorsDecision::Reply(r)) => {
-            return Outcome {
-                decision: Decision::Reply(r),
-                response_headers: Vec::new(),
-                reason: None,
-                jwks_misses: Vec::new(),
+        Some(CorsDecision::Reply(r)) => return preflight(r, tally),
+        Some(CorsDecision::Rejected(reply)) => {
+            tally.add(Counter::CorsOriginRejected);
+            match reply {
+                Some(r) => return preflight(r, tally),
+                None => Vec::new(),
             }
         }
         Some(CorsDecision::AddToResponse(h)) => h,
         Some(CorsDecision::None) | None => Vec::new(),
     };
-    let refuse = |reply: LocalReply, reason: String, jwks_misses| Outcome {
+    let refuse = |reply: LocalReply, reason: String, jwks_misses, why: Counter| Outcome {
         decision: Decision::Reply(with_cors(reply, &cors)),
         response_headers: Vec::new(),
         reason: Some(reason),
         jwks_misses,
+        tally: tally.with(Counter::Denied).with(why),
     };
 
     let mut edits = RequestEdits::default();
@@ -84,6 +96,7 @@ pub fn on_request_headers<K: Keys>(
                         reply::auth_failure(e, req, cfg.jwks_unavailable_status),
                         format!("jwt {}: {}", e.code(), e.message()),
                         auth.jwks_misses().to_vec(),
+                        Counter::denied_by(e),
                     )
                 }
             }
@@ -103,6 +116,7 @@ pub fn on_request_headers<K: Keys>(
                 reply::rbac_denied(),
                 format!("authorization denied by {}", result.matched.join(",")),
                 Vec::new(),
+                Counter::DeniedAuthorization,
             );
         }
     }
@@ -115,6 +129,7 @@ pub fn on_request_headers<K: Keys>(
         response_headers: cors,
         reason: None,
         jwks_misses: Vec::new(),
+        tally: tally.with(Counter::Allowed),
     }
 }
 

@@ -10,9 +10,10 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
 use super::jwks::{RemoteKeys, Wait};
+use super::metrics::Metrics;
 use super::{log, now_ms};
 use crate::cors;
-use crate::pipeline::{self, Decision, Outcome};
+use crate::pipeline::{Decision, Outcome};
 use crate::reply::LocalReply;
 use crate::request::{Request, RequestEdits};
 
@@ -87,8 +88,10 @@ pub fn carry_out(
     req: &Request,
     outcome: Outcome,
     response_headers: &Rc<RefCell<Vec<(String, String)>>>,
+    metrics: &Metrics,
     resume: bool,
 ) -> Action {
+    metrics.count(outcome.tally);
     if let Some(reason) = &outcome.reason {
         log(
             LogLevel::Debug,
@@ -135,10 +138,7 @@ impl HttpContext for Filter {
             return internal_error("host clock unavailable");
         };
         let req = Request::new(headers);
-        let evaluate = || {
-            let k = keys.borrow();
-            pipeline::on_request_headers(k.config(), k.store(), &req, now_ms / 1000)
-        };
+        let evaluate = || keys.borrow().evaluate(&req, now_ms);
         let mut outcome = evaluate();
         if !outcome.jwks_misses.is_empty() {
             let wait = keys.borrow_mut().try_wait(
@@ -154,7 +154,8 @@ impl HttpContext for Filter {
                 Wait::No => {}
             }
         }
-        carry_out(&req, outcome, &self.response_headers, false)
+        let k = keys.borrow();
+        carry_out(&req, outcome, &self.response_headers, k.metrics(), false)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {

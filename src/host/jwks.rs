@@ -12,12 +12,14 @@ use proxy_wasm::types::{LogLevel, MapType, Status};
 
 use super::http::carry_out;
 use super::log;
+use super::metrics::Metrics;
 use crate::config::{FilterConfig, RemoteJwks};
 use crate::jwks;
 use crate::jwks_cache::{self, Meta};
 use crate::keystore::KeyStore;
-use crate::pipeline;
+use crate::pipeline::{self, Outcome};
 use crate::request::Request;
+use crate::stats::Counter;
 use crate::status::AuthError;
 
 /// A request paused until a fetch for `provider` completes.
@@ -45,6 +47,7 @@ pub struct RemoteKeys {
     store: KeyStore,
     waiters: Vec<Waiter>,
     in_flight: HashMap<u32, usize>,
+    metrics: Rc<Metrics>,
 }
 
 fn meta_key(r: &RemoteJwks) -> String {
@@ -88,21 +91,30 @@ fn update_meta(r: &RemoteJwks, mut f: impl FnMut(&mut Meta) -> bool) -> Option<M
 }
 
 impl RemoteKeys {
-    pub fn config(&self) -> &FilterConfig {
-        &self.config
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
-    pub fn store(&self) -> &KeyStore {
-        &self.store
-    }
-
-    pub fn new(config: Rc<FilterConfig>) -> Self {
+    pub fn new(config: Rc<FilterConfig>, metrics: Rc<Metrics>) -> Self {
         Self {
             store: KeyStore::new(&config),
             config,
             waiters: Vec::new(),
             in_flight: HashMap::new(),
+            metrics,
         }
+    }
+
+    /// Runs the pipeline for a request and counts the token cache's hits and misses.
+    pub fn evaluate(&self, req: &Request, now_ms: u64) -> Outcome {
+        let (hits, misses) = self.store.cache_counts();
+        let outcome = pipeline::on_request_headers(&self.config, &self.store, req, now_ms / 1000);
+        let (hits_after, misses_after) = self.store.cache_counts();
+        self.metrics
+            .add(Counter::JwtCacheHit, hits_after.saturating_sub(hits));
+        self.metrics
+            .add(Counter::JwtCacheMiss, misses_after.saturating_sub(misses));
+        outcome
     }
 
     /// Creates each provider's shared entry if absent. Run from `on_configure`, which Envoy
@@ -277,6 +289,7 @@ impl RemoteKeys {
                     m.fetch_succeeded(now_ms);
                     true
                 });
+                self.metrics.jwks_fetch(provider, true);
                 if before.failures > 0 {
                     log(
                         LogLevel::Info,
@@ -295,6 +308,7 @@ impl RemoteKeys {
                     m.fetch_failed(now_ms, cache, &why);
                     true
                 });
+                self.metrics.jwks_fetch(provider, false);
                 if let Some(m) = &meta {
                     let kept = if m.has_keys() {
                         format!(
@@ -395,14 +409,18 @@ impl RemoteKeys {
             .into_iter()
             .partition(|w| w.provider == provider && w.completed < completed);
         self.waiters = waiting;
-        let config = self.config.clone();
         for w in ready {
-            let outcome =
-                pipeline::on_request_headers(&config, &self.store, &w.request, now_ms / 1000);
+            let outcome = self.evaluate(&w.request, now_ms);
             if hostcalls::set_effective_context(w.context_id).is_err() {
                 continue;
             }
-            carry_out(&w.request, outcome, &w.response_headers, true);
+            carry_out(
+                &w.request,
+                outcome,
+                &w.response_headers,
+                &self.metrics,
+                true,
+            );
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod jwks;
+pub mod metrics;
 pub mod root;
 
 use std::time::UNIX_EPOCH;

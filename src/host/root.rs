@@ -10,6 +10,7 @@ use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use super::http::Filter;
 use super::jwks::RemoteKeys;
+use super::metrics::Metrics;
 use super::{log, now_ms};
 use crate::config;
 
@@ -78,7 +79,8 @@ impl RootContext for Root {
                     ),
                 );
                 let has_remote = cfg.providers.iter().any(|p| p.remote.is_some());
-                let keys = RemoteKeys::new(Rc::new(cfg));
+                let metrics = Rc::new(Metrics::define(&cfg));
+                let keys = RemoteKeys::new(Rc::new(cfg), metrics);
                 if has_remote {
                     keys.init_shared();
                     if let Err(e) = hostcalls::set_tick_period(TICK) {

@@ -294,6 +294,16 @@ impl Env {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// Log lines of a wasm VM that trapped: the SDK's panic hook logs `panicked at` at
+    /// critical level and Envoy logs the failed call. Envoy keeps no counter of these.
+    pub fn vm_crashes(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("panicked at") || l.contains("failed: Uncaught"))
+            .map(String::from)
+            .collect()
+    }
+
     /// Runs curl against the filtered listener: `args` are curl arguments, the last being
     /// the path (with query) to request.
     pub fn curl(&self, args: &[&str]) -> Resp {
@@ -389,7 +399,11 @@ impl Checks {
         self.eq(&format!("{case} body"), r.body.as_str(), body);
     }
 
-    pub fn finish(self, env: &Env) {
+    /// Fails with every failed expectation, and whenever a VM crashed during the test.
+    pub fn finish(mut self, env: &Env) {
+        for line in env.vm_crashes() {
+            self.failures.push(format!("wasm VM crashed: {line}"));
+        }
         if !self.failures.is_empty() {
             panic!(
                 "{} failed expectations:\n  {}\n--- envoy log ---\n{}",

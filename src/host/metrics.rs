@@ -1,0 +1,81 @@
+//! The filter's counters as Envoy stats. Each VM defines them by name; Envoy backs equal names
+//! with one counter, so the workers' counts add up. A host that refuses a metric only loses
+//! that count, never a request.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{LogLevel, MetricType};
+
+use super::log;
+use crate::config::FilterConfig;
+use crate::stats::{provider_name, Counter, Tally, PREFIX};
+
+fn define(name: &str) -> Option<u32> {
+    match hostcalls::define_metric(MetricType::Counter, name) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            log(
+                LogLevel::Warn,
+                &format!("cannot define metric {name}: {e:?}"),
+            );
+            None
+        }
+    }
+}
+
+fn add(id: Option<u32>, n: u64) {
+    if let (Some(id), Ok(n)) = (id, i64::try_from(n)) {
+        if n > 0 {
+            let _ = hostcalls::increment_metric(id, n);
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    ids: Vec<Option<u32>>,
+    /// Per provider with a remote key set: (fetch success, fetch failed).
+    providers: Vec<(Option<u32>, Option<u32>)>,
+}
+
+impl Metrics {
+    pub fn define(cfg: &FilterConfig) -> Self {
+        Self {
+            ids: Counter::ALL
+                .iter()
+                .map(|c| define(&format!("{PREFIX}{}", c.name())))
+                .collect(),
+            providers: cfg
+                .providers
+                .iter()
+                .map(|p| match p.remote {
+                    Some(_) => (
+                        define(&provider_name(&p.name, Counter::JwksFetchSuccess)),
+                        define(&provider_name(&p.name, Counter::JwksFetchFailed)),
+                    ),
+                    None => (None, None),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn add(&self, c: Counter, n: u64) {
+        add(self.ids.get(c.index()).copied().flatten(), n);
+    }
+
+    pub fn count(&self, tally: Tally) {
+        for c in tally.iter() {
+            self.add(c, 1);
+        }
+    }
+
+    pub fn jwks_fetch(&self, provider: usize, ok: bool) {
+        let (success, failed) = self.providers.get(provider).copied().unwrap_or_default();
+        let (c, per_provider) = if ok {
+            (Counter::JwksFetchSuccess, success)
+        } else {
+            (Counter::JwksFetchFailed, failed)
+        };
+        self.add(c, 1);
+        add(per_provider, 1);
+    }
+}
