@@ -129,6 +129,12 @@ pub struct Policy {
     rules: Vec<AuthzRule>,
 }
 
+impl Policy {
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+}
+
 #[derive(Debug)]
 pub struct Authorization {
     pub policies: Vec<Policy>,

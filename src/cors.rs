@@ -86,6 +86,10 @@ pub enum CorsDecision {
 }
 
 impl CorsPolicy {
+    pub fn origin_count(&self) -> usize {
+        self.origins.len()
+    }
+
     pub fn origin_allowed(&self, origin: &str) -> bool {
         // `null` is what sandboxed and file pages send; it never names a real origin.
         !origin.is_empty() && origin != "null" && self.origins.iter().any(|m| m.matches(origin))

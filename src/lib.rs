@@ -24,6 +24,7 @@ pub mod stats;
 pub mod status;
 pub mod strict_json;
 pub mod string_match;
+pub mod summary;
 pub mod token_cache;
 pub mod verifier;
 

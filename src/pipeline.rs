@@ -114,7 +114,11 @@ pub fn on_request_headers<K: Keys>(
         if !result.allowed {
             return refuse(
                 reply::rbac_denied(),
-                format!("authorization denied by {}", result.matched.join(",")),
+                if result.matched.is_empty() {
+                    "authorization denied: no ALLOW policy matched".to_string()
+                } else {
+                    format!("authorization denied by {}", result.matched.join(","))
+                },
                 Vec::new(),
                 Counter::DeniedAuthorization,
             );

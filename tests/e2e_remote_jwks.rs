@@ -50,6 +50,7 @@ fn start(server: &JwksServer, cfg: &Value) -> Env {
         Opts {
             concurrency: 4,
             jwks_port: Some(server.port),
+            ..Opts::default()
         },
     )
 }

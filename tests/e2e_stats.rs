@@ -51,6 +51,7 @@ fn counters_move_on_stats_and_prometheus() {
         Opts {
             concurrency: 2,
             jwks_port: Some(server.port),
+            ..Opts::default()
         },
     );
     let mut c = Checks::default();

@@ -4,13 +4,17 @@
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use envoy_jwt_authz::config::{self, Routing};
+use envoy_jwt_authz::config;
 use envoy_jwt_authz::jwt::Alg;
 use envoy_jwt_authz::mint::Signer;
+use envoy_jwt_authz::summary;
 use serde_json::{json, Map, Value};
 
 const USAGE: &str = "usage:
-  jwt-authz check CONFIG.json            validate a plugin configuration, print a summary
+  jwt-authz check FILE                   validate a plugin configuration (JSON, YAML, or an
+                                         Istio WasmPlugin manifest's pluginConfig) with the
+                                         filter's own code; print ok and a summary
+                                         exit 0 ok, 1 invalid configuration, 2 usage or I/O
   jwt-authz keygen ALG                   print a new private key (PEM) for ALG
   jwt-authz jwks ALG:KID:KEYFILE ...     print the JWK Set of the given private keys
   jwt-authz mint ALG KEYFILE [--kid KID] [--expires-in SECONDS] [CLAIMS_JSON]
@@ -25,43 +29,61 @@ fn read(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
 }
 
-fn check(path: &str) -> Result<String, String> {
-    let text = read(path)?;
-    let cfg = config::parse(text.as_bytes()).map_err(|e| e.to_string())?;
-    let mut out = vec!["ok".to_string()];
-    for w in &cfg.warnings {
-        out.push(format!("warning: {w}"));
+/// The plugin configuration(s) in a file, as the JSON bytes Envoy hands the filter: a JSON
+/// file as is; YAML converted as Istio converts `pluginConfig`; in a (multi-document)
+/// manifest, the `spec.pluginConfig` of each `WasmPlugin`.
+fn configs(path: &str, text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    if text.trim_start().starts_with('{') {
+        return Ok(vec![(path.to_string(), text.as_bytes().to_vec())]);
     }
-    for p in &cfg.providers {
-        out.push(format!(
-            "provider {}: issuer {}, {} local keys{}",
-            p.name,
-            p.issuer.as_deref().unwrap_or("(any)"),
-            p.local_keys.keys.len(),
-            p.remote
-                .as_ref()
-                .map(|r| format!(
-                    ", remote {}{} via cluster {}",
-                    r.authority, r.path, r.cluster
-                ))
-                .unwrap_or_default()
-        ));
+    let mut docs = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(text) {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| format!("{path}: {e}"))?;
+        docs.push(v);
     }
-    match &cfg.routing {
-        Routing::Everything(_) => out.push("rules: none, every request needs a valid token".into()),
-        Routing::Rules(rules) => {
-            for (i, r) in rules.iter().enumerate() {
-                out.push(format!(
-                    "rules[{i}]: {:?} -> {:?}",
-                    r.route.path, r.requires
-                ));
-            }
-        }
-    }
-    if let Some(a) = &cfg.authorization {
-        for p in &a.policies {
-            out.push(format!("policy {} ({:?})", p.name, p.action));
-        }
+    let plugins: Vec<(String, &Value)> = docs
+        .iter()
+        .filter(|d| d.get("kind").and_then(Value::as_str) == Some("WasmPlugin"))
+        .map(|d| {
+            let name = d
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            (
+                format!("{path}: WasmPlugin {name}"),
+                d.pointer("/spec/pluginConfig").unwrap_or(&Value::Null),
+            )
+        })
+        .collect();
+    let chosen = match (plugins.is_empty(), docs.as_slice()) {
+        (false, _) => plugins,
+        (true, [one]) => vec![(path.to_string(), one)],
+        (true, _) => return Err(format!("{path}: no WasmPlugin and not one document")),
+    };
+    chosen
+        .into_iter()
+        .map(|(name, v)| {
+            serde_json::to_vec(v)
+                .map(|b| (name, b))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+enum Failure {
+    Invalid(String),
+    Usage(String),
+}
+
+fn check(path: &str) -> Result<String, Failure> {
+    let text = read(path).map_err(Failure::Usage)?;
+    let mut out = Vec::new();
+    for (name, bytes) in configs(path, &text).map_err(Failure::Usage)? {
+        let cfg = config::parse(&bytes)
+            .map_err(|e| Failure::Invalid(format!("{name}: invalid plugin configuration: {e}")))?;
+        out.push(format!("{name}: ok"));
+        out.extend(cfg.warnings.iter().map(|w| format!("warning: {w}")));
+        out.extend(summary::describe(&cfg));
     }
     Ok(out.join("\n"))
 }
@@ -112,9 +134,15 @@ fn mint(args: &[String]) -> Result<String, String> {
     signer.sign(kid.as_deref(), &claims)
 }
 
-fn run(args: &[String]) -> Result<String, String> {
+fn run(args: &[String]) -> Result<String, Failure> {
     match args.first().map(String::as_str) {
-        Some("check") => check(args.get(1).ok_or(USAGE)?),
+        Some("check") => check(args.get(1).ok_or(Failure::Usage(USAGE.into()))?),
+        _ => tool(args).map_err(Failure::Usage),
+    }
+}
+
+fn tool(args: &[String]) -> Result<String, String> {
+    match args.first().map(String::as_str) {
         Some("keygen") => Signer::generate(alg(args.get(1).ok_or(USAGE)?)?)?.to_pem(),
         Some("jwks") if args.len() > 1 => jwks(args.get(1..).unwrap_or_default()),
         Some("mint") => mint(args.get(1..).unwrap_or_default()),
@@ -129,9 +157,13 @@ fn main() -> ExitCode {
             println!("{}", out.trim_end());
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Err(Failure::Invalid(e)) => {
             eprintln!("{e}");
-            ExitCode::FAILURE
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(e)) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
         }
     }
 }

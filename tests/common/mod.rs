@@ -189,6 +189,8 @@ pub struct Opts {
     pub concurrency: u32,
     /// Port of the `jwks` cluster (a JWKS test server).
     pub jwks_port: Option<u16>,
+    /// Another name for that cluster, as an Istio ServiceEntry would name it.
+    pub jwks_cluster: Option<String>,
 }
 
 impl Default for Opts {
@@ -196,6 +198,7 @@ impl Default for Opts {
         Opts {
             concurrency: 2,
             jwks_port: None,
+            jwks_cluster: None,
         }
     }
 }
@@ -239,7 +242,14 @@ impl Env {
         let dir = std::env::temp_dir().join(format!("jwt-authz-e2e-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let cfg_path = dir.join("envoy.yaml");
-        std::fs::write(&cfg_path, render("filter.yaml", &vars)).unwrap();
+        let mut rendered = render("filter.yaml", &vars);
+        if let Some(name) = &opts.jwks_cluster {
+            let quoted = serde_json::to_string(name).unwrap();
+            rendered = rendered
+                .replace("- name: jwks\n", &format!("- name: {quoted}\n"))
+                .replace("cluster_name: jwks\n", &format!("cluster_name: {quoted}\n"));
+        }
+        std::fs::write(&cfg_path, rendered).unwrap();
         let log_path = dir.join("envoy.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(envoy_bin())
