@@ -191,12 +191,10 @@ fn rsa(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
             n_len * 8
         ));
     }
-    let e_trim = strip_leading_zeros(&e);
-    if e_trim.is_empty() || e_trim.len() > 8 || e_trim.last().is_some_and(|b| b & 1 == 0) {
-        return Err("RSA exponent is not a small odd number".into());
-    }
-    if e_trim == [1] {
-        return Err("RSA exponent is 1".into());
+    // jwt-simple's key policy, stated here so the reason is ours: every real JWKS uses 65537,
+    // and small exponents are where RSA verification bugs live.
+    if strip_leading_zeros(&e) != [1, 0, 1] {
+        return Err("RSA exponent is not 65537 (AQAB)".into());
     }
     RS256PublicKey::from_components(&n, &e).map_err(|err| format!("RSA key: {err}"))?;
     Ok(KeyMaterial::Rsa { n, e })
