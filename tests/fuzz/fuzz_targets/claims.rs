@@ -1,0 +1,49 @@
+//! Arbitrary payloads in genuinely signed HS256 tokens: claim checks, claim-to-header
+//! formatting (nested, lists, objects, odd bytes) and authorization on whatever claims arrive.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use envoy_jwt_authz::config::FilterConfig;
+use envoy_jwt_authz::keystore::KeyStore;
+use envoy_jwt_authz::mint;
+use envoy_jwt_authz::pipeline;
+use envoy_jwt_authz::request::Request;
+use envoy_jwt_authz_fuzz::{check_decision, config, SECRET};
+use libfuzzer_sys::fuzz_target;
+
+struct State {
+    cfg: FilterConfig,
+    keys: KeyStore,
+}
+unsafe impl Sync for State {}
+unsafe impl Send for State {}
+
+fn state() -> &'static State {
+    static S: OnceLock<State> = OnceLock::new();
+    S.get_or_init(|| {
+        let cfg = config();
+        let keys = KeyStore::new(&cfg);
+        State { cfg, keys }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(payload) = std::str::from_utf8(data) else { return };
+    let token = mint::hs256_raw(SECRET, r#"{"alg":"HS256","kid":"hs"}"#, payload);
+    let s = state();
+    for path in ["/x", "/admin/panel", "/any", "/opt?access_token=1"] {
+        let req = Request::new(vec![
+            (":method".to_string(), "GET".to_string()),
+            (":path".to_string(), path.to_string()),
+            (":authority".to_string(), "api.test".to_string()),
+            ("authorization".to_string(), format!("Bearer {token}")),
+            ("x-tenant-hint".to_string(), "t".to_string()),
+        ]);
+        // Twice: the second evaluation is served by the verified-token cache.
+        for _ in 0..2 {
+            let out = pipeline::on_request_headers(&s.cfg, &s.keys, &req, 1_700_000_000);
+            check_decision(&out.decision);
+        }
+    }
+});

@@ -1,0 +1,88 @@
+//! What the fuzz targets share: one configuration exercising every part of the pipeline
+//! (several providers and token locations, claim headers, rules, CORS, authorization), and
+//! the invariants every decision must keep whatever the input.
+
+use envoy_jwt_authz::config::{self, FilterConfig};
+use envoy_jwt_authz::pipeline::Decision;
+use serde_json::json;
+
+/// The HMAC secret of the `hs` provider: lets a target sign arbitrary payloads.
+pub const SECRET: &[u8] = b"fuzzing-secret-fuzzing-secret-0123456789";
+
+pub fn config() -> FilterConfig {
+    let oct = base64url(SECRET);
+    let hs = json!({"keys": [{"kty": "oct", "kid": "hs", "alg": "HS256", "k": oct}]}).to_string();
+    // A real Ed25519 public key (RFC 8037 A.2): signatures by anyone else never verify.
+    let ed = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ed",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}).to_string();
+    let cfg = json!({
+        "providers": {
+            "hs": {"issuer": "https://hs.example", "audiences": ["api"],
+                   "local_jwks": {"inline_string": hs},
+                   "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+                   "from_params": ["access_token"], "from_cookies": ["jwt"],
+                   "forward_payload_header": "x-jwt-payload",
+                   "claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"},
+                                        {"header_name": "x-tenant", "claim_name": "org.tenant.id"},
+                                        {"header_name": "x-roles", "claim_name": "roles"},
+                                        {"header_name": "x-obj", "claim_name": "org"}],
+                   "max_lifetime": "86400s"},
+            "ed": {"issuer": "https://ed.example", "local_jwks": {"inline_string": ed},
+                   "from_headers": [{"name": "x-ed-token"}]}
+        },
+        "rules": [
+            {"match": {"prefix": "/public"}},
+            {"match": {"prefix": "/opt"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "hs"}, {"allow_missing": {}}]}}},
+            {"match": {"prefix": "/any"}, "requires": {"allow_missing_or_failed": {}}},
+            {"match": {"safe_regex": {"regex": "/both/[a-z]+"}}, "requires": {"requires_all": {"requirements": [
+                {"provider_name": "hs"}, {"provider_name": "ed"}]}}},
+            {"match": {"prefix": "/", "hosts": ["*.example.com"]},
+             "requires": {"provider_and_audiences": {"provider_name": "hs", "audiences": ["other"]}}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "hs"}}
+        ],
+        "cors": {"allow_origin_string_match": [{"exact": "https://app.example"}, {"suffix": ".corp.test", "ignore_case": true},
+                                               {"safe_regex": {"regex": "https://[a-z]+\\.re\\.test"}}],
+                 "allow_methods": "*", "allow_headers": "*", "allow_credentials": true,
+                 "expose_headers": "x-request-id", "max_age": "60", "allow_private_network_access": true},
+        "authorization": {"policies": [
+            {"name": "deny-banned", "action": "DENY", "rules": [{"when": [
+                {"key": "request.auth.claims[banned]", "values": ["true"]}]}]},
+            {"name": "audit", "action": "AUDIT", "rules": [{}]},
+            {"name": "allow", "action": "ALLOW", "rules": [
+                {"to": [{"operation": {"not_paths": ["/admin*"]}}]},
+                {"from": [{"source": {"request_principals": ["https://hs.example/*"]}}],
+                 "to": [{"operation": {"paths": ["/admin*"], "methods": ["GET"]}}],
+                 "when": [{"key": "request.auth.claims[org][tier]", "values": ["gold", "plat*"]},
+                          {"key": "request.auth.claims[scope]", "values": ["admin"]},
+                          {"key": "request.headers[x-tenant-hint]", "not_values": ["evil*"]}]}]}
+        ]}
+    });
+    match config::parse(cfg.to_string().as_bytes()) {
+        Ok(c) => c,
+        Err(e) => panic!("fuzz config is invalid: {e}"),
+    }
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whatever the input, an edit never puts a byte into a header value that could split or
+/// smuggle a header, and never sets a header it does not also own (claim headers only).
+pub fn check_decision(d: &Decision) {
+    if let Decision::Continue(edits) = d {
+        for (name, value) in &edits.set {
+            assert!(
+                !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0),
+                "header {name} got an unsafe value {value:?}"
+            );
+            assert!(
+                ["x-jwt-payload", "x-sub", "x-tenant", "x-roles", "x-obj", ":path", "cookie", "authorization", "x-ed-token"]
+                    .contains(&name.as_str()),
+                "unexpected header set: {name}"
+            );
+        }
+    }
+}
