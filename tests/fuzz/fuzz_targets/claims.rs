@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         // Twice: the second evaluation is served by the verified-token cache.
         for _ in 0..2 {
             let out = pipeline::on_request_headers(&s.cfg, &s.keys, &req, 1_700_000_000);
-            check_decision(&out.decision);
+            check_decision(&req, &out.decision);
         }
     }
 });

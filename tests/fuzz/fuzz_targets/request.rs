@@ -52,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let req = Request::new(headers);
     let out = pipeline::on_request_headers(&s.cfg, &s.keys, &req, 1_700_000_000);
-    check_decision(&out.decision);
+    check_decision(&req, &out.decision);
     // A client-sent claim header never survives a forwarded request.
     if let Decision::Continue(edits) = &out.decision {
         for spoofable in ["x-jwt-payload", "x-sub", "x-tenant", "x-roles", "x-obj"] {

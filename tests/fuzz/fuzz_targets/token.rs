@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         h.extend(headers);
         let req = Request::new(h);
         let out = pipeline::on_request_headers(&s.cfg, &s.keys, &req, now);
-        check_decision(&out.decision);
+        check_decision(&req, &out.decision);
         if path == "/both/ab" {
             // Needs an Ed25519 signature from a key nobody here holds.
             assert!(matches!(out.decision, Decision::Reply(_)), "forged token accepted: {token}");
