@@ -267,7 +267,7 @@ fn attack_corpus_is_refused() {
     add("4 segments", format!("{good}.x"), &[401]);
     add(
         "2 segments",
-        good.rsplitn(2, '.').nth(1).unwrap().to_string(),
+        good.rsplit_once('.').unwrap().0.to_string(),
         &[401],
     );
     add("empty segments", "..".into(), &[401]);
@@ -280,7 +280,7 @@ fn attack_corpus_is_refused() {
         "9 KiB",
         format!(
             "{}.{}",
-            good.rsplitn(2, '.').nth(1).unwrap(),
+            good.rsplit_once('.').unwrap().0,
             "A".repeat(9 * 1024)
         ),
         &[401],
