@@ -1,6 +1,9 @@
 //! The filter's counters as Envoy stats. Each VM defines them by name; Envoy backs equal names
-//! with one counter, so the workers' counts add up. A host that refuses a metric only loses
-//! that count, never a request.
+//! with one counter, so the workers' counts add up. Per-request counts are kept in the VM and
+//! flushed from the root context's tick (at most a second late): two host calls fewer on
+//! every request. A host that refuses a metric only loses that count, never a request.
+
+use std::cell::Cell;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{LogLevel, MetricType};
@@ -33,6 +36,8 @@ fn add(id: Option<u32>, n: u64) {
 #[derive(Default)]
 pub struct Metrics {
     ids: Vec<Option<u32>>,
+    /// Counts not yet handed to the host, by [`Counter::index`].
+    pending: Vec<Cell<u64>>,
     /// Per provider with a remote key set: (fetch success, fetch failed).
     providers: Vec<(Option<u32>, Option<u32>)>,
 }
@@ -44,6 +49,7 @@ impl Metrics {
                 .iter()
                 .map(|c| define(&format!("{PREFIX}{}", c.name())))
                 .collect(),
+            pending: Counter::ALL.iter().map(|_| Cell::new(0)).collect(),
             providers: cfg
                 .providers
                 .iter()
@@ -59,7 +65,16 @@ impl Metrics {
     }
 
     pub fn add(&self, c: Counter, n: u64) {
-        add(self.ids.get(c.index()).copied().flatten(), n);
+        if let Some(p) = self.pending.get(c.index()) {
+            p.set(p.get().saturating_add(n));
+        }
+    }
+
+    /// Hands the pending counts to the host.
+    pub fn flush(&self) {
+        for (id, p) in self.ids.iter().zip(&self.pending) {
+            add(*id, p.replace(0));
+        }
     }
 
     pub fn count(&self, tally: Tally) {
@@ -75,7 +90,7 @@ impl Metrics {
         } else {
             (Counter::JwksFetchFailed, failed)
         };
-        self.add(c, 1);
+        add(self.ids.get(c.index()).copied().flatten(), 1);
         add(per_provider, 1);
     }
 }

@@ -16,6 +16,8 @@ use crate::config;
 
 /// How often each VM looks at the shared key sets and starts due fetches.
 const TICK: Duration = Duration::from_millis(100);
+/// Without remote key sets the tick only flushes the counters.
+const STATS_TICK: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub struct Root {
@@ -83,13 +85,11 @@ impl RootContext for Root {
                 let keys = RemoteKeys::new(Rc::new(cfg), metrics);
                 if has_remote {
                     keys.init_shared();
-                    if let Err(e) = hostcalls::set_tick_period(TICK) {
-                        log(
-                            LogLevel::Error,
-                            &format!("cannot start the JWKS timer: {e:?}"),
-                        );
-                        return false;
-                    }
+                }
+                let period = if has_remote { TICK } else { STATS_TICK };
+                if let Err(e) = hostcalls::set_tick_period(period) {
+                    log(LogLevel::Error, &format!("cannot start the timer: {e:?}"));
+                    return false;
                 }
                 self.keys = Some(Rc::new(RefCell::new(keys)));
                 true
@@ -105,9 +105,11 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        if let (Some(keys), Some(now)) = (&self.keys, now_ms()) {
+        let Some(keys) = &self.keys else { return };
+        if let Some(now) = now_ms() {
             keys.borrow_mut().tick(now);
         }
+        keys.borrow().metrics().flush();
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
