@@ -40,7 +40,12 @@ fn read(map: MapType) -> Result<Vec<(String, String)>, String> {
         .map(|pairs| {
             pairs
                 .into_iter()
-                .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+                .map(|(n, v)| {
+                    // Valid UTF-8 (nearly always) is taken without a copy.
+                    let v = String::from_utf8(v)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                    (n, v)
+                })
                 .collect()
         })
         .map_err(|e| format!("{e:?}"))
