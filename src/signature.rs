@@ -1,0 +1,111 @@
+//! JWS signature checks over the parsed key material: the key (its type, and its `alg` when
+//! the JWK names one) has already decided the algorithm family; this runs the one primitive
+//! that fits. The crates are the ones jwt-simple verifies with (superboring over RustCrypto
+//! `rsa`, `p256`/`p384`, `ed25519-compact`, `hmac-sha256`/`hmac-sha512`), called directly:
+//! the claims are already checked by the verifier, so nothing is parsed twice, and the module
+//! carries one copy of each primitive instead of one per token type.
+
+use p256::ecdsa::signature::DigestVerifier;
+use superboring::hash::MessageDigest;
+use superboring::rsa::Padding;
+use superboring::sign::Verifier;
+
+use crate::jwks::KeyMaterial;
+use crate::jwt::Alg;
+
+/// Compares without an early exit, so a forger learns nothing from timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn rsa(
+    key: &superboring::pkey::PKey<superboring::pkey::Public>,
+    digest: MessageDigest,
+    padding: Padding,
+    msg: &[u8],
+    sig: &[u8],
+) -> bool {
+    let Ok(mut v) = Verifier::new(digest, key) else {
+        return false;
+    };
+    v.set_rsa_padding(padding).is_ok() && v.update(msg).is_ok() && v.verify(sig).unwrap_or(false)
+}
+
+/// True when `sig` is a valid `alg` signature of `signing_input` under `key`.
+pub fn verify(key: &KeyMaterial, alg: Alg, signing_input: &[u8], sig: &[u8]) -> bool {
+    let msg = signing_input;
+    match (key, alg) {
+        (KeyMaterial::Rsa(k), Alg::RS256) => {
+            rsa(k, MessageDigest::sha256(), Padding::PKCS1, msg, sig)
+        }
+        (KeyMaterial::Rsa(k), Alg::RS384) => {
+            rsa(k, MessageDigest::sha384(), Padding::PKCS1, msg, sig)
+        }
+        (KeyMaterial::Rsa(k), Alg::RS512) => {
+            rsa(k, MessageDigest::sha512(), Padding::PKCS1, msg, sig)
+        }
+        (KeyMaterial::Rsa(k), Alg::PS256) => {
+            rsa(k, MessageDigest::sha256(), Padding::PKCS1_PSS, msg, sig)
+        }
+        (KeyMaterial::Rsa(k), Alg::PS384) => {
+            rsa(k, MessageDigest::sha384(), Padding::PKCS1_PSS, msg, sig)
+        }
+        (KeyMaterial::Rsa(k), Alg::PS512) => {
+            rsa(k, MessageDigest::sha512(), Padding::PKCS1_PSS, msg, sig)
+        }
+        // ECDSA signatures in JWS are r || s (P1363), never DER.
+        (KeyMaterial::P256(k), Alg::ES256) => p256::ecdsa::Signature::try_from(sig)
+            .map(|s| {
+                k.verify_digest(
+                    |d: &mut hmac_sha256::Hash| {
+                        d.update(msg);
+                        Ok(())
+                    },
+                    &s,
+                )
+                .is_ok()
+            })
+            .unwrap_or(false),
+        (KeyMaterial::P384(k), Alg::ES384) => p384::ecdsa::Signature::try_from(sig)
+            .map(|s| {
+                k.verify_digest(
+                    |d: &mut hmac_sha512::sha384::Hash| {
+                        d.update(msg);
+                        Ok(())
+                    },
+                    &s,
+                )
+                .is_ok()
+            })
+            .unwrap_or(false),
+        (KeyMaterial::Ed25519(k), Alg::EdDSA) => ed25519_compact::Signature::from_slice(sig)
+            .map(|s| k.verify(msg, &s).is_ok())
+            .unwrap_or(false),
+        (KeyMaterial::Oct(k), Alg::HS256) => constant_time_eq(&hmac_sha256::HMAC::mac(msg, k), sig),
+        (KeyMaterial::Oct(k), Alg::HS384) => {
+            constant_time_eq(&hmac_sha512::sha384::HMAC::mac(msg, k), sig)
+        }
+        (KeyMaterial::Oct(k), Alg::HS512) => constant_time_eq(&hmac_sha512::HMAC::mac(msg, k), sig),
+        // Any other pairing is a key that does not fit the token: refuse, never guess.
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_and_mismatched_pairs() {
+        let key = KeyMaterial::Oct(vec![7u8; 32]);
+        let mac = hmac_sha256::HMAC::mac(b"a.b", [7u8; 32]);
+        assert!(verify(&key, Alg::HS256, b"a.b", &mac));
+        assert!(!verify(&key, Alg::HS256, b"a.c", &mac));
+        assert!(!verify(&key, Alg::HS256, b"a.b", &mac[..31]));
+        assert!(!verify(&key, Alg::HS384, b"a.b", &mac));
+        assert!(!verify(&key, Alg::RS256, b"a.b", &mac));
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"a", b"ab"));
+    }
+}
