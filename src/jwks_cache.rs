@@ -74,8 +74,13 @@ impl Meta {
         self.refetch_wanted = false;
     }
 
-    pub fn fetch_succeeded(&mut self, now: u64) {
-        self.version += 1;
+    /// `changed`: the body differs from the one shared. An identical set keeps its version, so
+    /// no VM reparses it and no verified token is forgotten (an unknown-`kid` flood then
+    /// cannot flush every worker's token cache).
+    pub fn fetch_succeeded(&mut self, now: u64, changed: bool) {
+        if changed || self.version == 0 {
+            self.version += 1;
+        }
         self.fetched_at = now;
         self.failures = 0;
         self.next_attempt_at = 0;
@@ -147,7 +152,7 @@ mod tests {
         assert!(m.fetch_due(1_000, CACHE));
         m.start_fetch(1_000, 5_000);
         assert!(!m.fetch_due(2_000, CACHE), "single flight");
-        m.fetch_succeeded(2_000);
+        m.fetch_succeeded(2_000, true);
         assert!(!m.fetch_due(2_000 + CACHE / 2, CACHE));
         assert!(
             m.fetch_due(2_000 + CACHE * 9 / 10, CACHE),
@@ -166,7 +171,7 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_cache_duration_and_keeps_keys() {
         let mut m = Meta::default();
-        m.fetch_succeeded(0);
+        m.fetch_succeeded(0, true);
         let v = m.version;
         let mut now = 1_000_000;
         let mut delays = Vec::new();
@@ -179,21 +184,32 @@ mod tests {
         }
         assert_eq!(delays, vec![1_000, 2_000, 4_000, 8_000, 10_000, 10_000]);
         assert_eq!(m.version, v, "the last good set stays");
-        m.fetch_succeeded(now);
+        m.fetch_succeeded(now, true);
         assert_eq!((m.failures, m.next_attempt_at), (0, 0));
     }
 
     #[test]
     fn kid_refetch_is_rate_limited() {
         let mut m = Meta::default();
-        m.fetch_succeeded(0);
+        m.fetch_succeeded(0, true);
         assert!(m.request_kid_refetch(100_000, 30_000));
         assert!(m.fetch_due(100_000, CACHE));
         m.start_fetch(100_000, 5_000);
-        m.fetch_succeeded(100_500);
+        m.fetch_succeeded(100_500, true);
         assert!(!m.request_kid_refetch(110_000, 30_000));
         assert!(!m.fetch_due(110_000, CACHE));
         assert!(m.request_kid_refetch(130_000, 30_000));
+    }
+
+    #[test]
+    fn identical_set_keeps_its_version() {
+        let mut m = Meta::default();
+        m.fetch_succeeded(0, false);
+        assert_eq!(m.version, 1, "the first set always counts");
+        m.fetch_succeeded(1_000, false);
+        assert_eq!((m.version, m.fetched_at, m.completed), (1, 1_000, 2));
+        m.fetch_succeeded(2_000, true);
+        assert_eq!(m.version, 2);
     }
 
     fn err(r: Result<Loaded, String>) -> String {

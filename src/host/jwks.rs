@@ -278,15 +278,21 @@ impl RemoteKeys {
                 for s in skipped {
                     log(LogLevel::Warn, &format!("jwks {name}: skipped {s}"));
                 }
-                if let Err(e) = hostcalls::set_shared_data(&body_key(r), Some(&body), None) {
-                    log(
-                        LogLevel::Error,
-                        &format!("jwks {name}: cannot share the key set: {e:?}"),
-                    );
+                let shared = hostcalls::get_shared_data(&body_key(r))
+                    .ok()
+                    .and_then(|(b, _)| b);
+                let changed = shared.as_deref() != Some(body.as_slice());
+                if changed {
+                    if let Err(e) = hostcalls::set_shared_data(&body_key(r), Some(&body), None) {
+                        log(
+                            LogLevel::Error,
+                            &format!("jwks {name}: cannot share the key set: {e:?}"),
+                        );
+                    }
                 }
                 let before = read_meta(r).0;
                 let meta = update_meta(r, |m| {
-                    m.fetch_succeeded(now_ms);
+                    m.fetch_succeeded(now_ms, changed);
                     true
                 });
                 self.metrics.jwks_fetch(provider, true);
