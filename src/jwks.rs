@@ -8,7 +8,7 @@ use crate::strict_json;
 
 /// Key material, parsed once when the set is loaded.
 pub enum KeyMaterial {
-    Rsa(Box<superboring::pkey::PKey<superboring::pkey::Public>>),
+    Rsa(Box<rsa::RsaPublicKey>),
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519_compact::PublicKey),
@@ -193,14 +193,12 @@ fn rsa(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
     if strip_leading_zeros(&e) != [1, 0, 1] {
         return Err("RSA exponent is not 65537 (AQAB)".into());
     }
-    let bn = |b: &[u8]| {
-        superboring::bn::BigNum::from_slice(b).map_err(|err| format!("RSA key: {err:?}"))
-    };
-    let rsa = superboring::rsa::Rsa::from_public_components(bn(&n)?, bn(&e)?)
-        .map_err(|err| format!("RSA key: {err:?}"))?;
-    superboring::pkey::PKey::from_rsa(rsa)
-        .map(|k| KeyMaterial::Rsa(Box::new(k)))
-        .map_err(|err| format!("RSA key: {err:?}"))
+    rsa::RsaPublicKey::new(
+        rsa::BigUint::from_bytes_be(&n),
+        rsa::BigUint::from_bytes_be(&e),
+    )
+    .map(|k| KeyMaterial::Rsa(Box::new(k)))
+    .map_err(|err| format!("RSA key: {err}"))
 }
 
 fn ec(key: &Map<String, Value>) -> Result<KeyMaterial, String> {

@@ -1,14 +1,12 @@
 //! JWS signature checks over the parsed key material: the key (its type, and its `alg` when
 //! the JWK names one) has already decided the algorithm family; this runs the one primitive
-//! that fits. The crates are the ones jwt-simple verifies with (superboring over RustCrypto
-//! `rsa`, `p256`/`p384`, `ed25519-compact`, `hmac-sha256`/`hmac-sha512`), called directly:
-//! the claims are already checked by the verifier, so nothing is parsed twice, and the module
-//! carries one copy of each primitive instead of one per token type.
+//! that fits. Pure-Rust primitives, called directly (RustCrypto `rsa` and `p256`/`p384`,
+//! `ed25519-compact`, `hmac-sha256`/`hmac-sha512`): the claims are already checked by the
+//! verifier, so nothing is parsed twice, and the module carries one copy of each primitive.
 
 use p256::ecdsa::signature::DigestVerifier;
-use superboring::hash::MessageDigest;
-use superboring::rsa::Padding;
-use superboring::sign::Verifier;
+use rsa::signature::Verifier as _;
+use sha2::{Sha256, Sha384, Sha512};
 
 use crate::jwks::KeyMaterial;
 use crate::jwt::Alg;
@@ -18,41 +16,40 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn rsa(
-    key: &superboring::pkey::PKey<superboring::pkey::Public>,
-    digest: MessageDigest,
-    padding: Padding,
-    msg: &[u8],
-    sig: &[u8],
-) -> bool {
-    let Ok(mut v) = Verifier::new(digest, key) else {
-        return false;
-    };
-    v.set_rsa_padding(padding).is_ok() && v.update(msg).is_ok() && v.verify(sig).unwrap_or(false)
+fn pkcs1<D>(key: &rsa::RsaPublicKey, msg: &[u8], sig: &[u8]) -> bool
+where
+    D: sha2::Digest + rsa::pkcs8::AssociatedOid,
+{
+    rsa::pkcs1v15::Signature::try_from(sig).is_ok_and(|s| {
+        rsa::pkcs1v15::VerifyingKey::<D>::new(key.clone())
+            .verify(msg, &s)
+            .is_ok()
+    })
+}
+
+/// RFC 7518 §3.5: MGF1 with the same hash, and a salt as long as the hash.
+fn pss<D>(key: &rsa::RsaPublicKey, msg: &[u8], sig: &[u8]) -> bool
+where
+    D: sha2::Digest + sha2::digest::FixedOutputReset,
+{
+    let salt_len = <D as sha2::Digest>::output_size();
+    rsa::pss::Signature::try_from(sig).is_ok_and(|s| {
+        rsa::pss::VerifyingKey::<D>::new_with_salt_len(key.clone(), salt_len)
+            .verify(msg, &s)
+            .is_ok()
+    })
 }
 
 /// True when `sig` is a valid `alg` signature of `signing_input` under `key`.
 pub fn verify(key: &KeyMaterial, alg: Alg, signing_input: &[u8], sig: &[u8]) -> bool {
     let msg = signing_input;
     match (key, alg) {
-        (KeyMaterial::Rsa(k), Alg::RS256) => {
-            rsa(k, MessageDigest::sha256(), Padding::PKCS1, msg, sig)
-        }
-        (KeyMaterial::Rsa(k), Alg::RS384) => {
-            rsa(k, MessageDigest::sha384(), Padding::PKCS1, msg, sig)
-        }
-        (KeyMaterial::Rsa(k), Alg::RS512) => {
-            rsa(k, MessageDigest::sha512(), Padding::PKCS1, msg, sig)
-        }
-        (KeyMaterial::Rsa(k), Alg::PS256) => {
-            rsa(k, MessageDigest::sha256(), Padding::PKCS1_PSS, msg, sig)
-        }
-        (KeyMaterial::Rsa(k), Alg::PS384) => {
-            rsa(k, MessageDigest::sha384(), Padding::PKCS1_PSS, msg, sig)
-        }
-        (KeyMaterial::Rsa(k), Alg::PS512) => {
-            rsa(k, MessageDigest::sha512(), Padding::PKCS1_PSS, msg, sig)
-        }
+        (KeyMaterial::Rsa(k), Alg::RS256) => pkcs1::<Sha256>(k, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::RS384) => pkcs1::<Sha384>(k, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::RS512) => pkcs1::<Sha512>(k, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::PS256) => pss::<Sha256>(k, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::PS384) => pss::<Sha384>(k, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::PS512) => pss::<Sha512>(k, msg, sig),
         // ECDSA signatures in JWS are r || s (P1363), never DER.
         (KeyMaterial::P256(k), Alg::ES256) => p256::ecdsa::Signature::try_from(sig)
             .map(|s| {
