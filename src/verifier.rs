@@ -2,8 +2,8 @@
 //! size, parse, issuer, time, audience, lifetime, key selection, signature.
 
 use crate::config::Provider;
-use crate::jwks::{Jwk, KeySet};
-use crate::jwt::{self, decode_segment, Alg, Jwt};
+use crate::jwks::KeySet;
+use crate::jwt::{self, decode_segment, Jwt};
 use crate::signature;
 use crate::status::AuthError;
 
@@ -99,24 +99,23 @@ pub fn verify(input: &VerifyInput, token: &str) -> Result<Jwt, AuthError> {
     if candidates.peek().is_none() {
         return Err(AuthError::JwksKidAlgMismatch);
     }
-    let verified = candidates.any(|key| signature_ok(key, jwt.alg, token));
+    // `check_claims` already parsed the token, so it has exactly three segments and a
+    // decodable signature: split and decode once for every candidate key.
+    let verified = match token.rsplit_once('.') {
+        Some((signing_input, sig_b64)) => decode_segment(sig_b64).is_some_and(|sig| {
+            candidates.any(|key| {
+                key.fits(jwt.alg)
+                    && signature::verify(&key.material, jwt.alg, signing_input.as_bytes(), &sig)
+            })
+        }),
+        None => false,
+    };
     drop(candidates);
     if verified {
         Ok(jwt)
     } else {
         Err(AuthError::VerificationFail)
     }
-}
-
-fn signature_ok(key: &Jwk, alg: Alg, token: &str) -> bool {
-    // `check_claims` already parsed the token, so it has exactly three segments.
-    let Some((signing_input, sig_b64)) = token.rsplit_once('.') else {
-        return false;
-    };
-    let Some(sig) = decode_segment(sig_b64) else {
-        return false;
-    };
-    key.fits(alg) && signature::verify(&key.material, alg, signing_input.as_bytes(), &sig)
 }
 
 #[cfg(test)]

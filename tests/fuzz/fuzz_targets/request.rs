@@ -5,33 +5,21 @@
 
 use std::sync::OnceLock;
 
-use envoy_jwt_authz::config::FilterConfig;
-use envoy_jwt_authz::keystore::KeyStore;
 use envoy_jwt_authz::mint;
 use envoy_jwt_authz::pipeline::{self, Decision};
 use envoy_jwt_authz::request::Request;
-use envoy_jwt_authz_fuzz::{check_decision, config, SECRET};
+use envoy_jwt_authz_fuzz::{check_decision, state, SECRET};
 use libfuzzer_sys::fuzz_target;
 
-struct State {
-    cfg: FilterConfig,
-    keys: KeyStore,
-    token: String,
-}
-unsafe impl Sync for State {}
-unsafe impl Send for State {}
-
-fn state() -> &'static State {
-    static S: OnceLock<State> = OnceLock::new();
-    S.get_or_init(|| {
-        let cfg = config();
-        let keys = KeyStore::new(&cfg);
-        let token = mint::hs256_raw(
+/// A genuine token for `$TOKEN`, signed once.
+fn token() -> &'static str {
+    static T: OnceLock<String> = OnceLock::new();
+    T.get_or_init(|| {
+        mint::hs256_raw(
             SECRET,
             r#"{"alg":"HS256","kid":"hs"}"#,
             r#"{"iss":"https://hs.example","sub":"s","aud":"api","exp":1700003600,"org":{"tier":"gold","tenant":{"id":"t"}},"scope":"admin read"}"#,
-        );
-        State { cfg, keys, token }
+        )
     })
 }
 
@@ -47,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     for line in lines {
         if let Some((n, v)) = line.split_once(':') {
             // `$TOKEN` lets the fuzzer place a valid token anywhere.
-            headers.push((n.to_ascii_lowercase(), v.trim_start().replace("$TOKEN", &s.token)));
+            headers.push((n.to_ascii_lowercase(), v.trim_start().replace("$TOKEN", token())));
         }
     }
     let req = Request::new(headers);

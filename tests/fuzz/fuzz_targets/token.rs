@@ -3,32 +3,11 @@
 //! token must never let a fuzzed one through unless it is a genuine HS256 token.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use envoy_jwt_authz::config::FilterConfig;
 use envoy_jwt_authz::jwt;
-use envoy_jwt_authz::keystore::KeyStore;
 use envoy_jwt_authz::pipeline::{self, Decision};
 use envoy_jwt_authz::request::Request;
-use envoy_jwt_authz_fuzz::{check_decision, config};
+use envoy_jwt_authz_fuzz::{check_decision, state};
 use libfuzzer_sys::fuzz_target;
-
-struct State {
-    cfg: FilterConfig,
-    keys: KeyStore,
-}
-// The fuzzer runs targets on one thread; the core's types are not Sync by design.
-unsafe impl Sync for State {}
-unsafe impl Send for State {}
-
-fn state() -> &'static State {
-    static S: OnceLock<State> = OnceLock::new();
-    S.get_or_init(|| {
-        let cfg = config();
-        let keys = KeyStore::new(&cfg);
-        State { cfg, keys }
-    })
-}
 
 fuzz_target!(|data: &[u8]| {
     let token = String::from_utf8_lossy(data);

@@ -2,7 +2,10 @@
 //! (several providers and token locations, claim headers, rules, CORS, authorization), and
 //! the invariants every decision must keep whatever the input.
 
+use std::sync::OnceLock;
+
 use envoy_jwt_authz::config::{self, FilterConfig};
+use envoy_jwt_authz::keystore::KeyStore;
 use envoy_jwt_authz::pipeline::Decision;
 use envoy_jwt_authz::request::Request;
 use serde_json::json;
@@ -63,6 +66,25 @@ pub fn config() -> FilterConfig {
         Ok(c) => c,
         Err(e) => panic!("fuzz config is invalid: {e}"),
     }
+}
+
+/// The configuration and the keys (with their token cache) every target evaluates against,
+/// built once per process.
+pub struct State {
+    pub cfg: FilterConfig,
+    pub keys: KeyStore,
+}
+// libFuzzer runs a target on one thread; the core's types are not Sync by design.
+unsafe impl Sync for State {}
+unsafe impl Send for State {}
+
+pub fn state() -> &'static State {
+    static S: OnceLock<State> = OnceLock::new();
+    S.get_or_init(|| {
+        let cfg = config();
+        let keys = KeyStore::new(&cfg);
+        State { cfg, keys }
+    })
 }
 
 fn base64url(bytes: &[u8]) -> String {
