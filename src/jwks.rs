@@ -8,10 +8,10 @@ use crate::strict_json;
 
 /// Key material, parsed once when the set is loaded.
 pub enum KeyMaterial {
-    Rsa(Box<rsa::RsaPublicKey>),
+    Rsa(Box<crate::rsa::RsaKey>),
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
-    Ed25519(ed25519_compact::PublicKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
     /// HMAC secret: only from `local_jwks`, since a fetched key is public by definition.
     Oct(Vec<u8>),
 }
@@ -193,12 +193,7 @@ fn rsa(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
     if strip_leading_zeros(&e) != [1, 0, 1] {
         return Err("RSA exponent is not 65537 (AQAB)".into());
     }
-    rsa::RsaPublicKey::new(
-        rsa::BigUint::from_bytes_be(&n),
-        rsa::BigUint::from_bytes_be(&e),
-    )
-    .map(|k| KeyMaterial::Rsa(Box::new(k)))
-    .map_err(|err| format!("RSA key: {err}"))
+    crate::rsa::RsaKey::new(strip_leading_zeros(&n)).map(|k| KeyMaterial::Rsa(Box::new(k)))
 }
 
 fn ec(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
@@ -235,11 +230,10 @@ fn okp(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
         Some(other) => return Err(format!("[crv] {other:?} is not supported")),
         None => return Err("[crv] is missing".into()),
     }
-    let x = b64_field(key, "x")?;
-    if x.len() != 32 {
-        return Err("[x] must be 32 bytes for Ed25519".into());
-    }
-    ed25519_compact::PublicKey::from_slice(&x)
+    let x: [u8; 32] = b64_field(key, "x")?
+        .try_into()
+        .map_err(|_| "[x] must be 32 bytes for Ed25519")?;
+    ed25519_dalek::VerifyingKey::from_bytes(&x)
         .map(KeyMaterial::Ed25519)
         .map_err(|err| format!("Ed25519 key: {err}"))
 }

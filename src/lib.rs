@@ -19,6 +19,7 @@ pub mod mint;
 pub mod pipeline;
 pub mod reply;
 pub mod request;
+pub mod rsa;
 pub mod rules;
 pub mod signature;
 pub mod stats;

@@ -1,55 +1,30 @@
 //! JWS signature checks over the parsed key material: the key (its type, and its `alg` when
 //! the JWK names one) has already decided the algorithm family; this runs the one primitive
-//! that fits. Pure-Rust primitives, called directly (RustCrypto `rsa` and `p256`/`p384`,
-//! `ed25519-compact`, `hmac-sha256`/`hmac-sha512`): the claims are already checked by the
+//! that fits. Pure-Rust primitives, called directly (`crate::rsa` on crypto-bigint, `p256`/`p384`,
+//! `ed25519-dalek`, `hmac-sha256`/`hmac-sha512`): the claims are already checked by the
 //! verifier, so nothing is parsed twice, and the module carries one copy of each primitive.
 
 use p256::ecdsa::signature::DigestVerifier;
-use rsa::signature::Verifier as _;
-use sha2::{Sha256, Sha384, Sha512};
 
 use crate::jwks::KeyMaterial;
 use crate::jwt::Alg;
+use crate::rsa::Hash;
 
 /// Compares without an early exit, so a forger learns nothing from timing.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn pkcs1<D>(key: &rsa::RsaPublicKey, msg: &[u8], sig: &[u8]) -> bool
-where
-    D: sha2::Digest + rsa::pkcs8::AssociatedOid,
-{
-    rsa::pkcs1v15::Signature::try_from(sig).is_ok_and(|s| {
-        rsa::pkcs1v15::VerifyingKey::<D>::new(key.clone())
-            .verify(msg, &s)
-            .is_ok()
-    })
-}
-
-/// RFC 7518 §3.5: MGF1 with the same hash, and a salt as long as the hash.
-fn pss<D>(key: &rsa::RsaPublicKey, msg: &[u8], sig: &[u8]) -> bool
-where
-    D: sha2::Digest + sha2::digest::FixedOutputReset,
-{
-    let salt_len = <D as sha2::Digest>::output_size();
-    rsa::pss::Signature::try_from(sig).is_ok_and(|s| {
-        rsa::pss::VerifyingKey::<D>::new_with_salt_len(key.clone(), salt_len)
-            .verify(msg, &s)
-            .is_ok()
-    })
-}
-
 /// True when `sig` is a valid `alg` signature of `signing_input` under `key`.
 pub fn verify(key: &KeyMaterial, alg: Alg, signing_input: &[u8], sig: &[u8]) -> bool {
     let msg = signing_input;
     match (key, alg) {
-        (KeyMaterial::Rsa(k), Alg::RS256) => pkcs1::<Sha256>(k, msg, sig),
-        (KeyMaterial::Rsa(k), Alg::RS384) => pkcs1::<Sha384>(k, msg, sig),
-        (KeyMaterial::Rsa(k), Alg::RS512) => pkcs1::<Sha512>(k, msg, sig),
-        (KeyMaterial::Rsa(k), Alg::PS256) => pss::<Sha256>(k, msg, sig),
-        (KeyMaterial::Rsa(k), Alg::PS384) => pss::<Sha384>(k, msg, sig),
-        (KeyMaterial::Rsa(k), Alg::PS512) => pss::<Sha512>(k, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::RS256) => k.verify_pkcs1(Hash::Sha256, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::RS384) => k.verify_pkcs1(Hash::Sha384, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::RS512) => k.verify_pkcs1(Hash::Sha512, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::PS256) => k.verify_pss(Hash::Sha256, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::PS384) => k.verify_pss(Hash::Sha384, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::PS512) => k.verify_pss(Hash::Sha512, msg, sig),
         // ECDSA signatures in JWS are r || s (P1363), never DER.
         (KeyMaterial::P256(k), Alg::ES256) => p256::ecdsa::Signature::try_from(sig)
             .map(|s| {
@@ -75,8 +50,10 @@ pub fn verify(key: &KeyMaterial, alg: Alg, signing_input: &[u8], sig: &[u8]) -> 
                 .is_ok()
             })
             .unwrap_or(false),
-        (KeyMaterial::Ed25519(k), Alg::EdDSA) => ed25519_compact::Signature::from_slice(sig)
-            .map(|s| k.verify(msg, &s).is_ok())
+        // Strict: also refuses small-order keys and R points, which admit forgeries that
+        // verify under many messages.
+        (KeyMaterial::Ed25519(k), Alg::EdDSA) => ed25519_dalek::Signature::from_slice(sig)
+            .map(|s| k.verify_strict(msg, &s).is_ok())
             .unwrap_or(false),
         (KeyMaterial::Oct(k), Alg::HS256) => constant_time_eq(&hmac_sha256::HMAC::mac(msg, k), sig),
         (KeyMaterial::Oct(k), Alg::HS384) => {
