@@ -2,6 +2,7 @@
 //! semantics: every token at a provider's locations must verify; `requires_any` reports the
 //! last real failure (missing and unknown-issuer results count as "no token").
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use crate::config::FilterConfig;
@@ -15,10 +16,10 @@ use crate::verifier::{self, VerifyInput};
 
 /// A token that verified, with the provider that verified it and where it was found.
 #[derive(Debug, Clone)]
-pub struct VerifiedToken {
+pub struct VerifiedToken<'a> {
     pub provider: usize,
     pub jwt: Rc<Jwt>,
-    pub location: TokenLocation,
+    pub location: &'a TokenLocation,
 }
 
 /// Supplies the key sets of a provider (local, plus remote once fetched) and remembers the
@@ -30,10 +31,10 @@ pub trait Keys {
     fn remember(&self, provider: usize, token: &str, jwt: &Rc<Jwt>, now: u64, skew: u64);
 }
 
-type MemoEntry = (
+type MemoEntry<'a> = (
     usize,
-    Option<Vec<String>>,
-    String,
+    Option<&'a [String]>,
+    Cow<'a, str>,
     Result<Rc<Jwt>, AuthError>,
 );
 
@@ -43,7 +44,7 @@ pub struct Authenticator<'a, K: Keys> {
     keys: &'a K,
     now: u64,
     /// A token is verified at most once per provider and audience set in a request.
-    memo: Vec<MemoEntry>,
+    memo: Vec<MemoEntry<'a>>,
     /// Remote providers whose key set could not serve a token (none yet, or unknown `kid`):
     /// the host may wait for a fetch and evaluate again.
     jwks_misses: Vec<(usize, AuthError)>,
@@ -68,13 +69,13 @@ impl<'a, K: Keys> Authenticator<'a, K> {
     fn verify(
         &mut self,
         provider: usize,
-        audiences: Option<&[String]>,
-        token: &str,
+        audiences: Option<&'a [String]>,
+        token: Cow<'a, str>,
     ) -> Result<Rc<Jwt>, AuthError> {
         if let Some((_, _, _, r)) = self
             .memo
             .iter()
-            .find(|(p, a, t, _)| *p == provider && a.as_deref() == audiences && t == token)
+            .find(|(p, a, t, _)| *p == provider && *a == audiences && *t == token)
         {
             return r.clone();
         }
@@ -89,13 +90,13 @@ impl<'a, K: Keys> Authenticator<'a, K> {
             max_token_size: self.cfg.max_token_size,
             now: self.now,
         };
-        let result = match self.keys.cached(provider, token, self.now) {
+        let result = match self.keys.cached(provider, &token, self.now) {
             // Verified before: only what depends on the request and the clock is checked.
             Some(jwt) => verifier::check_jwt(&input, &jwt).map(|()| jwt),
-            None => verifier::verify(&input, token).map(|jwt| {
+            None => verifier::verify(&input, &token).map(|jwt| {
                 let jwt = Rc::new(jwt);
                 self.keys
-                    .remember(provider, token, &jwt, self.now, p.clock_skew_seconds);
+                    .remember(provider, &token, &jwt, self.now, p.clock_skew_seconds);
                 jwt
             }),
         };
@@ -104,16 +105,14 @@ impl<'a, K: Keys> Authenticator<'a, K> {
                 self.jwks_misses.push((provider, e));
             }
         }
-        self.memo.push((
-            provider,
-            audiences.map(<[String]>::to_vec),
-            token.to_string(),
-            result.clone(),
-        ));
+        self.memo.push((provider, audiences, token, result.clone()));
         result
     }
 
-    pub fn evaluate(&mut self, requirement: &Requirement) -> Result<Vec<VerifiedToken>, AuthError> {
+    pub fn evaluate(
+        &mut self,
+        requirement: &'a Requirement,
+    ) -> Result<Vec<VerifiedToken<'a>>, AuthError> {
         match requirement {
             Requirement::Provider { index, audiences } => {
                 let Some(p) = self.cfg.providers.get(*index) else {
@@ -125,7 +124,7 @@ impl<'a, K: Keys> Authenticator<'a, K> {
                 }
                 let mut out = Vec::with_capacity(tokens.len());
                 for Extracted { token, location } in tokens {
-                    let jwt = self.verify(*index, audiences.as_deref(), &token)?;
+                    let jwt = self.verify(*index, audiences.as_deref(), token)?;
                     out.push(VerifiedToken {
                         provider: *index,
                         jwt,
@@ -159,8 +158,8 @@ impl<'a, K: Keys> Authenticator<'a, K> {
 
     /// Tokens at any provider's locations, each verified by a provider that reads that location
     /// and accepts its issuer. No token at all passes.
-    fn any_provider(&mut self, failures_pass: bool) -> Result<Vec<VerifiedToken>, AuthError> {
-        let mut seen: Vec<Extracted> = Vec::new();
+    fn any_provider(&mut self, failures_pass: bool) -> Result<Vec<VerifiedToken<'a>>, AuthError> {
+        let mut seen: Vec<Extracted<'a>> = Vec::new();
         for p in &self.cfg.providers {
             for e in extractor::extract(self.req, &p.locations) {
                 if !seen.contains(&e) {
@@ -175,13 +174,13 @@ impl<'a, K: Keys> Authenticator<'a, K> {
                     self.cfg
                         .providers
                         .get(*i)
-                        .is_some_and(|p| p.locations.contains(&location))
+                        .is_some_and(|p| p.locations.contains(location))
                 })
                 .collect();
             let mut err = AuthError::UnknownIssuer;
             let mut ok = None;
             for i in readers {
-                match self.verify(i, None, &token) {
+                match self.verify(i, None, token.clone()) {
                     Ok(jwt) => {
                         ok = Some((i, jwt));
                         break;

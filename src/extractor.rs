@@ -1,6 +1,8 @@
 //! Where tokens are found (headers with a prefix, query parameters, cookies) and how a token
 //! is taken out of the request when it must not be forwarded.
 
+use std::borrow::Cow;
+
 use crate::config::{header_name, ConfigError};
 use crate::request::{Request, RequestEdits};
 
@@ -15,11 +17,12 @@ pub enum TokenLocation {
     Cookie(String),
 }
 
-/// A token and the location it came from.
+/// A token and the location it came from, borrowed from the request and the configuration
+/// (only a percent-decoded parameter is a copy).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Extracted {
-    pub token: String,
-    pub location: TokenLocation,
+pub struct Extracted<'a> {
+    pub token: Cow<'a, str>,
+    pub location: &'a TokenLocation,
 }
 
 /// Default locations, as Envoy: `Authorization: Bearer <t>`, then `?access_token=`.
@@ -125,15 +128,16 @@ fn cookie_pairs(value: &str) -> impl Iterator<Item = (&str, &str)> {
 
 /// Every token present at `locations`, each header value and parameter occurrence separately,
 /// so that all of them can be required to verify.
-pub fn extract(req: &Request, locations: &[TokenLocation]) -> Vec<Extracted> {
+pub fn extract<'a>(req: &'a Request, locations: &'a [TokenLocation]) -> Vec<Extracted<'a>> {
     let mut out = Vec::new();
-    let mut push = |token: &str, location: &TokenLocation| {
-        let token = token.trim();
+    let mut push = |token: Cow<'a, str>, location: &'a TokenLocation| {
+        let token = match token {
+            Cow::Borrowed(t) => Cow::Borrowed(t.trim()),
+            Cow::Owned(t) if t.trim().len() == t.len() => Cow::Owned(t),
+            Cow::Owned(t) => Cow::Owned(t.trim().to_string()),
+        };
         if !token.is_empty() {
-            out.push(Extracted {
-                token: token.to_string(),
-                location: location.clone(),
-            });
+            out.push(Extracted { token, location });
         }
     };
     for loc in locations {
@@ -143,17 +147,17 @@ pub fn extract(req: &Request, locations: &[TokenLocation]) -> Vec<Extracted> {
                     match prefix {
                         Some(p) => {
                             if let Some(t) = strip_prefix_ignore_case(value, p) {
-                                push(t, loc);
+                                push(Cow::Borrowed(t), loc);
                             }
                         }
-                        None => push(value, loc),
+                        None => push(Cow::Borrowed(value), loc),
                     }
                 }
             }
             TokenLocation::Param(param) => {
                 for (k, v) in query_pairs(req.path_and_query()) {
                     if percent_decode(k) == *param {
-                        push(&percent_decode(v), loc);
+                        push(Cow::Owned(percent_decode(v)), loc);
                     }
                 }
             }
@@ -161,7 +165,7 @@ pub fn extract(req: &Request, locations: &[TokenLocation]) -> Vec<Extracted> {
                 for value in req.header_values("cookie") {
                     for (n, v) in cookie_pairs(value) {
                         if n == cookie {
-                            push(v.trim_matches('"'), loc);
+                            push(Cow::Borrowed(v.trim_matches('"')), loc);
                         }
                     }
                 }
@@ -247,8 +251,9 @@ mod tests {
             (":path", "/x?a=1&access_token=tok2&b=2"),
             ("authorization", "bearer tok1"),
         ]);
-        let got = extract(&r, &default_locations());
-        let tokens: Vec<_> = got.iter().map(|e| e.token.as_str()).collect();
+        let locations = default_locations();
+        let got = extract(&r, &locations);
+        let tokens: Vec<&str> = got.iter().map(|e| e.token.as_ref()).collect();
         assert_eq!(tokens, vec!["tok1", "tok2"]);
     }
 

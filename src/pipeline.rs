@@ -143,7 +143,7 @@ fn apply_token(cfg: &FilterConfig, req: &Request, v: &VerifiedToken, edits: &mut
         return;
     };
     if !p.forward {
-        extractor::remove_token(req, &v.location, edits);
+        extractor::remove_token(req, v.location, edits);
     }
     if let Some(h) = &p.forward_payload_header {
         let mut value = v.jwt.payload_b64.clone();

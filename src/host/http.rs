@@ -11,7 +11,7 @@ use proxy_wasm::types::{Action, LogLevel, MapType};
 
 use super::jwks::{RemoteKeys, Wait};
 use super::metrics::Metrics;
-use super::{log, now_ms};
+use super::{log, recent_ms};
 use crate::cors;
 use crate::pipeline::{Decision, Outcome};
 use crate::reply::LocalReply;
@@ -142,7 +142,7 @@ impl HttpContext for Filter {
         if option_env!("MB_VARIANT") == Some("A") {
             return Action::Continue;
         }
-        let Some(now_ms) = now_ms() else {
+        let Some(now_ms) = recent_ms() else {
             return internal_error("host clock unavailable");
         };
         if option_env!("MB_VARIANT") == Some("B") {

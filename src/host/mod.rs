@@ -7,6 +7,7 @@ pub mod jwks;
 pub mod metrics;
 pub mod root;
 
+use std::cell::Cell;
 use std::time::UNIX_EPOCH;
 
 use proxy_wasm::hostcalls;
@@ -17,9 +18,26 @@ pub fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
-/// The host clock in Unix milliseconds.
+thread_local! {
+    /// The last clock reading of this VM (a VM is single-threaded).
+    static CLOCK_MS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The host clock in Unix milliseconds, read now (and remembered for [`recent_ms`]).
 pub fn now_ms() -> Option<u64> {
     let t = hostcalls::get_current_time().ok()?;
     let d = t.duration_since(UNIX_EPOCH).ok()?;
-    u64::try_from(d.as_millis()).ok()
+    let ms = u64::try_from(d.as_millis()).ok()?;
+    CLOCK_MS.set(ms);
+    Some(ms)
+}
+
+/// The clock as of the last reading, which the root context's tick refreshes every
+/// [`root::TICK`]: requests check times in whole seconds with a clock skew allowance, and a
+/// host call per request is a visible share of a cached request's cost.
+pub fn recent_ms() -> Option<u64> {
+    match CLOCK_MS.get() {
+        0 => now_ms(),
+        ms => Some(ms),
+    }
 }

@@ -14,10 +14,9 @@ use super::metrics::Metrics;
 use super::{log, now_ms};
 use crate::config;
 
-/// How often each VM looks at the shared key sets and starts due fetches.
-const TICK: Duration = Duration::from_millis(100);
-/// Without remote key sets the tick only flushes the counters.
-const STATS_TICK: Duration = Duration::from_secs(1);
+/// How often each VM refreshes its clock, looks at the shared key sets (starting due fetches)
+/// and flushes its counters.
+pub const TICK: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 pub struct Root {
@@ -86,8 +85,7 @@ impl RootContext for Root {
                 if has_remote {
                     keys.init_shared();
                 }
-                let period = if has_remote { TICK } else { STATS_TICK };
-                if let Err(e) = hostcalls::set_tick_period(period) {
+                if let Err(e) = hostcalls::set_tick_period(TICK) {
                     log(LogLevel::Error, &format!("cannot start the timer: {e:?}"));
                     return false;
                 }
