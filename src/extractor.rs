@@ -133,7 +133,6 @@ pub fn extract<'a>(req: &'a Request, locations: &'a [TokenLocation]) -> Vec<Extr
     let mut push = |token: Cow<'a, str>, location: &'a TokenLocation| {
         let token = match token {
             Cow::Borrowed(t) => Cow::Borrowed(t.trim()),
-            Cow::Owned(t) if t.trim().len() == t.len() => Cow::Owned(t),
             Cow::Owned(t) => Cow::Owned(t.trim().to_string()),
         };
         if !token.is_empty() {

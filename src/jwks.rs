@@ -176,9 +176,10 @@ fn strip_leading_zeros(mut b: &[u8]) -> &[u8] {
 }
 
 fn rsa(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
-    let n = b64_field(key, "n")?;
+    let n_field = b64_field(key, "n")?;
+    let n = strip_leading_zeros(&n_field);
     let e = b64_field(key, "e")?;
-    let n_len = strip_leading_zeros(&n).len();
+    let n_len = n.len();
     // 2048 bits is RFC 7518's floor; 4096 bounds the cost of one verification in the sandbox.
     if !(256..=512).contains(&n_len) {
         return Err(format!(
@@ -193,7 +194,7 @@ fn rsa(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
     if strip_leading_zeros(&e) != [1, 0, 1] {
         return Err("RSA exponent is not 65537 (AQAB)".into());
     }
-    crate::rsa::RsaKey::new(strip_leading_zeros(&n)).map(|k| KeyMaterial::Rsa(Box::new(k)))
+    crate::rsa::RsaKey::new(n).map(|k| KeyMaterial::Rsa(Box::new(k)))
 }
 
 fn ec(key: &Map<String, Value>) -> Result<KeyMaterial, String> {

