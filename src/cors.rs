@@ -3,6 +3,7 @@
 //! the headers a browser needs to read it.
 
 use crate::config::{ConfigError, RawCors};
+use crate::header_map::HeaderMap;
 use crate::reply::LocalReply;
 use crate::request::Request;
 use crate::string_match::StringMatcher;
@@ -178,20 +179,14 @@ impl CorsPolicy {
 /// Adds `headers` to a response's existing ones: values the upstream already set are kept,
 /// and `Origin` is appended to an existing `Vary` rather than replacing it.
 pub fn merge_into_response(
-    existing: &[(String, String)],
+    existing: &HeaderMap,
     headers: &[(String, String)],
 ) -> Vec<(String, String)> {
-    let upstream_cors = existing
-        .iter()
-        .any(|(n, _)| n == "access-control-allow-origin");
+    let upstream_cors = existing.header("access-control-allow-origin").is_some();
     let mut out = Vec::new();
     for (name, value) in headers {
         if name == "vary" {
-            let current: Vec<&str> = existing
-                .iter()
-                .filter(|(n, _)| n == "vary")
-                .map(|(_, v)| v.as_str())
-                .collect();
+            let current: Vec<&str> = existing.header_values("vary").collect();
             let has_origin = current
                 .iter()
                 .flat_map(|v| v.split(','))
@@ -204,7 +199,7 @@ pub fn merge_into_response(
                 v.push_str(value);
                 out.push((name.clone(), v));
             }
-        } else if !upstream_cors && !existing.iter().any(|(n, _)| n == name) {
+        } else if !upstream_cors && existing.header(name).is_none() {
             out.push((name.clone(), value.clone()));
         }
     }
@@ -295,10 +290,10 @@ mod tests {
             ),
             ("vary".to_string(), "Origin".to_string()),
         ];
-        let existing = vec![("vary".to_string(), "Accept-Encoding".to_string())];
+        let existing = HeaderMap::new(vec![("vary".into(), "Accept-Encoding".into())]);
         let out = merge_into_response(&existing, &add);
         assert!(out.contains(&("vary".into(), "Accept-Encoding, Origin".into())));
-        let upstream = vec![("access-control-allow-origin".to_string(), "*".to_string())];
+        let upstream = HeaderMap::new(vec![("access-control-allow-origin".into(), "*".into())]);
         let out = merge_into_response(&upstream, &add);
         assert_eq!(out, vec![("vary".to_string(), "Origin".to_string())]);
     }

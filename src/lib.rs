@@ -10,6 +10,7 @@ pub mod claims;
 pub mod config;
 pub mod cors;
 pub mod extractor;
+pub mod header_map;
 pub mod jwks;
 pub mod jwks_cache;
 pub mod jwt;

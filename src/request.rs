@@ -1,32 +1,28 @@
 //! A read-only view of the request headers the host handed over, and the edits the filter
 //! asks the host to make to them.
 
-/// Request headers as Envoy gives them: lowercase names, pseudo-headers included, repeated
-/// names kept in order. Values that are not UTF-8 arrive converted lossily, which can only make
-/// them fail to match.
+use crate::header_map::HeaderMap;
+
+/// A request's headers, with the pseudo-headers rules and policies look at.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    pub headers: Vec<(String, String)>,
+    pub headers: HeaderMap,
 }
 
 impl Request {
     pub fn new(headers: Vec<(String, String)>) -> Self {
-        Self { headers }
+        Self {
+            headers: HeaderMap::new(headers),
+        }
     }
 
     /// The first value of `name` (lowercase), if present.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.header(name)
     }
 
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.header_values(name)
     }
 
     pub fn method(&self) -> &str {

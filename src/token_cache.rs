@@ -12,23 +12,51 @@ use crate::jwt::Jwt;
 /// Entries without `exp` are kept at most this long.
 const MAX_AGE_WITHOUT_EXP: u64 = 300;
 
-/// Multiply-rotate over 8-byte words (the FxHash scheme). Only tokens that verified are ever
-/// inserted, so nobody can choose colliding keys, and SipHash over a 500-byte token was a
+/// Where a token lives in the map: its length and last 32 bytes, which end in signature bytes.
+/// Only tokens that verified are ever inserted, so nobody can choose colliding keys, and a
+/// full hash (and the C library's byte-by-byte `memcmp`) over a 700-byte RS256 token was a
 /// visible share of a cached request in the sandbox.
-#[derive(Default)]
-struct TokenHasher(u64);
+fn fingerprint(token: &str) -> u64 {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
+    let bytes = token.as_bytes();
+    let tail = bytes.get(bytes.len().saturating_sub(32)..).unwrap_or(bytes);
+    let mut h = mix(0, bytes.len() as u64);
+    let mut words = tail.chunks_exact(8);
+    for w in &mut words {
+        h = mix(h, u64::from_le_bytes(w.try_into().unwrap_or_default()));
+    }
+    for b in words.remainder() {
+        h = mix(h, u64::from(*b));
+    }
+    h
+}
 
-impl Hasher for TokenHasher {
+/// Compares eight bytes at a time.
+fn same_token(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
+    (&mut x).zip(&mut y).all(|(p, q)| word(p) == word(q))
+        && x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
+}
+
+/// The map's keys are already fingerprints.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
     fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            self.0 = mix(self.0, u64::from_le_bytes(w.try_into().unwrap_or_default()));
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
         }
-        for b in words.remainder() {
-            self.0 = mix(self.0, u64::from(*b));
-        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 
     fn finish(&self) -> u64 {
@@ -37,6 +65,7 @@ impl Hasher for TokenHasher {
 }
 
 struct Entry {
+    token: Box<str>,
     provider: usize,
     jwt: Rc<Jwt>,
     /// Unix seconds after which the entry is useless.
@@ -46,7 +75,8 @@ struct Entry {
 pub struct TokenCache {
     capacity: usize,
     max_token_size: usize,
-    map: HashMap<String, Vec<Entry>, BuildHasherDefault<TokenHasher>>,
+    /// Entries by token fingerprint.
+    map: HashMap<u64, Vec<Entry>, BuildHasherDefault<Identity>>,
     len: usize,
     pub hits: u64,
     pub misses: u64,
@@ -75,8 +105,12 @@ impl TokenCache {
     pub fn get(&mut self, provider: usize, token: &str, now: u64) -> Option<Rc<Jwt>> {
         let found = self
             .map
-            .get(token)
-            .and_then(|es| es.iter().find(|e| e.provider == provider && now <= e.until))
+            .get(&fingerprint(token))
+            .and_then(|es| {
+                es.iter().find(|e| {
+                    e.provider == provider && now <= e.until && same_token(&e.token, token)
+                })
+            })
             .map(|e| e.jwt.clone());
         match found {
             Some(_) => self.hits += 1,
@@ -100,11 +134,12 @@ impl TokenCache {
         if self.len >= self.capacity {
             self.evict(now);
         }
-        let entries = self.map.entry(token.to_string()).or_default();
+        let entries = self.map.entry(fingerprint(token)).or_default();
         let before = entries.len();
-        entries.retain(|e| e.provider != provider);
+        entries.retain(|e| e.provider != provider || !same_token(&e.token, token));
         let replaced = before - entries.len();
         entries.push(Entry {
+            token: token.into(),
             provider,
             jwt,
             until,
@@ -187,6 +222,30 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert!(c.get(1, "other", 299).is_some());
         assert!(c.get(1, "other", 301).is_none(), "no exp: bounded age");
+    }
+
+    #[test]
+    fn tokens_sharing_a_fingerprint_stay_apart() {
+        let tail = "x".repeat(40);
+        let (a, b) = (format!("a{tail}"), format!("b{tail}"));
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        let mut c = TokenCache::new(10, 100);
+        c.insert(0, &a, jwt(Some(1000)), 0, 0);
+        assert!(c.get(0, &b, 0).is_none(), "same fingerprint, other token");
+        c.insert(0, &b, jwt(Some(2000)), 0, 0);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(0, &a, 0).unwrap().exp, Some(1000));
+        assert_eq!(c.get(0, &b, 0).unwrap().exp, Some(2000));
+        c.insert(0, &a, jwt(Some(3000)), 0, 0);
+        assert_eq!(c.len(), 2, "a re-insert replaces");
+        assert_eq!(c.get(0, &a, 0).unwrap().exp, Some(3000));
+        for (x, y) in [
+            ("abcdefghij", "abcdefghiJ"),
+            ("abcdefgh", "abcdefgX"),
+            ("", "a"),
+        ] {
+            assert!(!same_token(x, y) && same_token(x, x));
+        }
     }
 
     #[test]

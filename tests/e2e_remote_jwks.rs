@@ -253,3 +253,66 @@ fn no_key_set_at_all_fails_with_the_configured_status() {
     c.eq("after the IdP recovers", status, 200);
     c.finish(&env);
 }
+
+#[test]
+fn request_bodies_wait_with_their_headers() {
+    let server = JwksServer::start(Mode::Hang);
+    let cfg = config(
+        json!({"http_uri": {"uri": "http://idp.example/jwks", "cluster": "jwks", "timeout": "1s"},
+                            "kid_refetch_interval": "1s"}),
+        json!({}),
+    );
+    let env = start(&server, &cfg);
+    let mut c = Checks::default();
+    // Several data frames, arriving while the headers wait for the key set.
+    let body = "b".repeat(60_000);
+    let post = |t: &str| {
+        env.curl(&[
+            "-X",
+            "POST",
+            "-H",
+            &bearer(t),
+            "-H",
+            "content-type: text/plain",
+            "--data-binary",
+            &body,
+            "/upload",
+        ])
+    };
+    let r = post(&token_a());
+    c.reply(
+        "POST waiting on a hanging IdP is refused, not forwarded",
+        &r,
+        401,
+        "Jwks remote fetch is failed",
+    );
+
+    server.set(Mode::Serve(set_a()));
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut r = post(&token_a());
+    while Instant::now() < end && r.status != 200 {
+        std::thread::sleep(Duration::from_millis(200));
+        r = post(&token_a());
+    }
+    c.eq("POST after the IdP recovers", r.status, 200);
+
+    // Rotation: the new key's first token waits for a refetch, with its body behind it.
+    server.set(Mode::Serve(set_ab()));
+    let r = post(&token_b());
+    c.eq("POST that waited for a refetch", r.status, 200);
+    c.eq(
+        "its whole body reached the upstream",
+        r.upstream()["body_bytes"].as_u64(),
+        Some(60_000),
+    );
+    server.set(Mode::Hang);
+    std::thread::sleep(Duration::from_millis(1100));
+    let unknown = keys().ec.sign(Some("c"), &claims(ISS, json!({}))).unwrap();
+    c.reply(
+        "POST waiting on a refetch that hangs",
+        &post(&unknown),
+        401,
+        "Jwks doesn't have key to match kid or alg from Jwt",
+    );
+    c.finish(&env);
+}

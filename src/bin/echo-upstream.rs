@@ -68,7 +68,7 @@ fn serve(stream: TcpStream, files: &[(String, String)]) -> std::io::Result<()> {
             .find(|(p, _)| *p == path)
             .map(|(_, f)| std::fs::read_to_string(f).unwrap_or_default());
         let echo = served.unwrap_or_else(|| {
-            json!({"method": method, "path": path, "headers": headers}).to_string()
+            json!({"method": method, "path": path, "headers": headers, "body_bytes": body.len()}).to_string()
         });
         // One write per response: with Nagle's algorithm and delayed ACKs, split writes
         // stall keep-alive connections for tens of milliseconds.

@@ -9,6 +9,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
+use super::header_map::read;
 use super::jwks::{RemoteKeys, Wait};
 use super::metrics::Metrics;
 use super::{log, recent_ms};
@@ -33,22 +34,6 @@ impl Filter {
             response_headers: Rc::default(),
         }
     }
-}
-
-fn read(map: MapType) -> Result<Vec<(String, String)>, String> {
-    hostcalls::get_map_bytes(map)
-        .map(|pairs| {
-            pairs
-                .into_iter()
-                .map(|(n, v)| {
-                    // Valid UTF-8 (nearly always) is taken without a copy.
-                    let v = String::from_utf8(v)
-                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                    (n, v)
-                })
-                .collect()
-        })
-        .map_err(|e| format!("{e:?}"))
 }
 
 fn send(reply: &LocalReply) -> Action {
@@ -120,15 +105,18 @@ pub fn carry_out(
     }
 }
 
-impl Context for Filter {
-    fn on_done(&mut self) -> bool {
+/// Cleanup runs when the SDK drops the context (`proxy_on_delete`): the build removes the
+/// `proxy_on_done` export (see scripts/build), which saves a VM entry per request.
+impl Drop for Filter {
+    fn drop(&mut self) {
         // Not borrowable only while the root context is finishing this very request.
         if let Some(Ok(mut keys)) = self.keys.as_ref().map(|k| k.try_borrow_mut()) {
             keys.forget(self.context_id);
         }
-        true
     }
 }
+
+impl Context for Filter {}
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -142,7 +130,7 @@ impl HttpContext for Filter {
         let Some(now_ms) = recent_ms() else {
             return internal_error("host clock unavailable");
         };
-        let req = Request::new(headers);
+        let req = Request { headers };
         let evaluate = || keys.borrow().evaluate(&req, now_ms);
         let mut outcome = evaluate();
         if !outcome.jwks_misses.is_empty() {
