@@ -100,13 +100,26 @@ impl HeaderMap {
 
     /// The first value of `name` (lowercase), if present.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.spans
+            .iter()
+            .find(|s| self.is_named(s, name))
+            .map(|s| self.value(s))
     }
 
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers()
-            .filter(move |(n, _)| *n == name)
-            .map(|(_, v)| v)
+        self.spans
+            .iter()
+            .filter(move |s| self.is_named(s, name))
+            .map(|s| self.value(s))
+    }
+
+    /// Lengths first: most names are ruled out without looking at their bytes.
+    fn is_named(&self, &[ns, ne, _, _]: &[usize; 4], name: &str) -> bool {
+        ne.wrapping_sub(ns) == name.len() && self.text.get(ns..ne) == Some(name)
+    }
+
+    fn value(&self, &[_, _, vs, ve]: &[usize; 4]) -> &str {
+        self.text.get(vs..ve).unwrap_or_default()
     }
 }
 
