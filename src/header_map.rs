@@ -90,12 +90,7 @@ impl HeaderMap {
 
     /// Every header, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.spans.iter().map(|&[ns, ne, vs, ve]| {
-            (
-                self.text.get(ns..ne).unwrap_or_default(),
-                self.text.get(vs..ve).unwrap_or_default(),
-            )
-        })
+        self.spans.iter().map(|s| (self.name(s), self.value(s)))
     }
 
     /// The first value of `name` (lowercase), if present.
@@ -114,8 +109,13 @@ impl HeaderMap {
     }
 
     /// Lengths first: most names are ruled out without looking at their bytes.
-    fn is_named(&self, &[ns, ne, _, _]: &[usize; 4], name: &str) -> bool {
-        ne.wrapping_sub(ns) == name.len() && self.text.get(ns..ne) == Some(name)
+    fn is_named(&self, span: &[usize; 4], name: &str) -> bool {
+        let [ns, ne, _, _] = *span;
+        ne.wrapping_sub(ns) == name.len() && self.name(span) == name
+    }
+
+    fn name(&self, &[ns, ne, _, _]: &[usize; 4]) -> &str {
+        self.text.get(ns..ne).unwrap_or_default()
     }
 
     fn value(&self, &[_, _, vs, ve]: &[usize; 4]) -> &str {
