@@ -9,7 +9,7 @@ use crate::strict_json;
 /// Key material, parsed once when the set is loaded.
 pub enum KeyMaterial {
     Rsa(Box<crate::rsa::RsaKey>),
-    P256(p256::ecdsa::VerifyingKey),
+    P256(Box<crate::ecdsa_p256::P256Key>),
     P384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
     /// HMAC secret: only from `local_jwks`, since a fetched key is public by definition.
@@ -216,8 +216,11 @@ fn ec(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
     // Decoding the SEC1 point checks that it lies on the curve.
     if size == 32 {
         p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-            .map(KeyMaterial::P256)
-            .map_err(|_| "EC key: the point is not on P-256".to_string())
+            .map_err(|_| "EC key: the point is not on P-256".to_string())?;
+        let coord = |v: &[u8]| <[u8; 32]>::try_from(v).map_err(|_| "[x] and [y]".to_string());
+        crate::ecdsa_p256::P256Key::new(&coord(&x)?, &coord(&y)?)
+            .map(|k| KeyMaterial::P256(Box::new(k)))
+            .ok_or_else(|| "EC key: the point is not on P-256".to_string())
     } else {
         p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
             .map(KeyMaterial::P384)

@@ -9,6 +9,7 @@ pub mod authz;
 pub mod claims;
 pub mod config;
 pub mod cors;
+pub mod ecdsa_p256;
 pub mod extractor;
 pub mod header_map;
 pub mod jwks;
@@ -17,6 +18,8 @@ pub mod jwt;
 pub mod keystore;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
+pub mod montgomery;
+pub mod p256_field;
 pub mod pipeline;
 pub mod reply;
 pub mod request;

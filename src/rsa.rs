@@ -1,10 +1,7 @@
-//! RSA signature verification (RFC 8017 RSASSA-PKCS1-v1_5 and RSASSA-PSS) on crypto-bigint's
-//! Montgomery arithmetic. Only public values are involved, so variable time is fine, and the
-//! exponent is always 65537 (checked at key load): 16 squarings and one multiplication, with
-//! the Montgomery constants of the modulus computed once per key.
+//! RSA signature verification (RFC 8017 RSASSA-PKCS1-v1_5 and RSASSA-PSS). The exponent is
+//! always 65537 (checked at key load); the arithmetic is in `montgomery.rs`.
 
-use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
-use crypto_bigint::{BoxedUint, Odd};
+use crate::montgomery::Modulus;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,22 +56,21 @@ impl Hash {
 
 /// An RSA public key with exponent 65537.
 pub struct RsaKey {
-    params: BoxedMontyParams,
+    modulus: Modulus,
     modulus_bits: usize,
     /// The modulus length in bytes: every signature is exactly this long.
     len: usize,
 }
 
 impl RsaKey {
-    /// `n`: the big-endian modulus without leading zero bytes. The caller has checked its size
-    /// and that the exponent is 65537.
+    /// `n`: the big-endian modulus without leading zero bytes (so its first byte is not zero).
+    /// The caller has checked its size and that the exponent is 65537.
     pub fn new(n: &[u8]) -> Result<Self, String> {
-        let bits = u32::try_from(n.len() * 8).map_err(|_| "RSA modulus too large")?;
-        let n = BoxedUint::from_be_slice(n, bits).map_err(|e| format!("RSA modulus: {e:?}"))?;
-        let modulus_bits = usize::try_from(n.bits_vartime()).map_err(|_| "RSA modulus")?;
-        let odd = Odd::new(n).into_option().ok_or("RSA modulus is even")?;
+        let modulus = Modulus::new(n).ok_or("RSA modulus is even")?;
+        let top = n.first().ok_or("RSA modulus is empty")?;
+        let modulus_bits = n.len() * 8 - top.leading_zeros() as usize;
         Ok(Self {
-            params: BoxedMontyParams::new_vartime(odd),
+            modulus,
             modulus_bits,
             len: modulus_bits.div_ceil(8),
         })
@@ -86,17 +82,8 @@ impl RsaKey {
         if sig.len() != self.len {
             return None;
         }
-        let s = BoxedUint::from_be_slice(sig, self.params.bits_precision()).ok()?;
-        if s.cmp(self.params.modulus().as_ref()).is_ge() {
-            return None;
-        }
-        let base = BoxedMontyForm::new(s, &self.params);
-        let mut x = base.square();
-        for _ in 1..16 {
-            x = x.square();
-        }
-        let m = x.mul(&base).retrieve().to_be_bytes();
-        // The precision is whole limbs; the value is below n, so the extra bytes are zero.
+        let m = self.modulus.pow_65537(sig)?;
+        // The result is whole limbs; the value is below n, so the extra bytes are zero.
         let (head, tail) = m.split_at_checked(m.len().checked_sub(self.len)?)?;
         head.iter().all(|b| *b == 0).then(|| tail.to_vec())
     }

@@ -1,6 +1,6 @@
 //! JWS signature checks over the parsed key material: the key (its type, and its `alg` when
 //! the JWK names one) has already decided the algorithm family; this runs the one primitive
-//! that fits. Pure-Rust primitives, called directly (`crate::rsa` on crypto-bigint, `p256`/`p384`,
+//! that fits. Pure-Rust primitives, called directly (`crate::rsa`, `crate::ecdsa_p256`, `p384`,
 //! `ed25519-dalek`, `hmac-sha256`/`hmac-sha512`): the claims are already checked by the
 //! verifier, so nothing is parsed twice, and the module carries one copy of each primitive.
 
@@ -26,18 +26,7 @@ pub fn verify(key: &KeyMaterial, alg: Alg, signing_input: &[u8], sig: &[u8]) -> 
         (KeyMaterial::Rsa(k), Alg::PS384) => k.verify_pss(Hash::Sha384, msg, sig),
         (KeyMaterial::Rsa(k), Alg::PS512) => k.verify_pss(Hash::Sha512, msg, sig),
         // ECDSA signatures in JWS are r || s (P1363), never DER.
-        (KeyMaterial::P256(k), Alg::ES256) => p256::ecdsa::Signature::try_from(sig)
-            .map(|s| {
-                k.verify_digest(
-                    |d: &mut hmac_sha256::Hash| {
-                        d.update(msg);
-                        Ok(())
-                    },
-                    &s,
-                )
-                .is_ok()
-            })
-            .unwrap_or(false),
+        (KeyMaterial::P256(k), Alg::ES256) => k.verify(msg, sig),
         (KeyMaterial::P384(k), Alg::ES384) => p384::ecdsa::Signature::try_from(sig)
             .map(|s| {
                 k.verify_digest(

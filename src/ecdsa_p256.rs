@@ -1,0 +1,398 @@
+//! ES256 verification (ECDSA over P-256 with SHA-256, RFC 7518 §3.4): `u1*G + u2*Q` by
+//! interleaved wNAF in Jacobian coordinates over `p256_field`, with the odd multiples of the
+//! generator built once per VM and those of each key once per key. The `p256` crate still
+//! checks the key is on the curve, parses and range-checks `r` and `s`, and does the scalar
+//! arithmetic modulo the group order (one inversion per signature). Verification works on
+//! public values only, so variable time is fine.
+
+use std::sync::OnceLock;
+
+use p256::elliptic_curve::ops::Reduce;
+use p256::elliptic_curve::PrimeField;
+use p256::{FieldBytes, Scalar};
+
+use crate::p256_field::Fe;
+
+/// A point in affine coordinates, never the point at infinity.
+#[derive(Clone, Copy, Debug)]
+struct Affine {
+    x: Fe,
+    y: Fe,
+}
+
+/// A point in Jacobian coordinates `(X/Z^2, Y/Z^3)`; `Z = 0` is the point at infinity.
+#[derive(Clone, Copy, Debug)]
+struct Jacobian {
+    x: Fe,
+    y: Fe,
+    z: Fe,
+}
+
+const INFINITY: Jacobian = Jacobian {
+    x: Fe::ONE,
+    y: Fe::ONE,
+    z: Fe::ZERO,
+};
+
+/// Window widths: 2^(w-2) odd multiples per table. The generator's table is shared by every
+/// key, so it can be wider.
+const G_WINDOW: u32 = 7;
+const KEY_WINDOW: u32 = 5;
+
+impl Affine {
+    fn neg(&self) -> Affine {
+        Affine {
+            x: self.x,
+            y: self.y.neg(),
+        }
+    }
+}
+
+impl Jacobian {
+    fn from_affine(a: &Affine) -> Jacobian {
+        Jacobian {
+            x: a.x,
+            y: a.y,
+            z: Fe::ONE,
+        }
+    }
+
+    fn is_infinity(&self) -> bool {
+        self.z.is_zero()
+    }
+
+    /// Doubling for a = -3 ("dbl-2001-b", 3M + 5S).
+    fn double(&self) -> Jacobian {
+        if self.is_infinity() || self.y.is_zero() {
+            return INFINITY;
+        }
+        let delta = self.z.square();
+        let gamma = self.y.square();
+        let beta = self.x.mul(&gamma);
+        let t = self.x.sub(&delta).mul(&self.x.add(&delta));
+        let alpha = t.double().add(&t);
+        let beta4 = beta.double().double();
+        let x3 = alpha.square().sub(&beta4.double());
+        let z3 = self.y.add(&self.z).square().sub(&gamma).sub(&delta);
+        let gamma2_8 = gamma.square().double().double().double();
+        let y3 = alpha.mul(&beta4.sub(&x3)).sub(&gamma2_8);
+        Jacobian {
+            x: x3,
+            y: y3,
+            z: z3,
+        }
+    }
+
+    /// `self + q` with q affine ("madd", 7M + 4S), including the cases the formula cannot
+    /// take: either side at infinity, equal points (a doubling) and opposite points.
+    fn add_affine(&self, q: &Affine) -> Jacobian {
+        if self.is_infinity() {
+            return Jacobian::from_affine(q);
+        }
+        let z1z1 = self.z.square();
+        let u2 = q.x.mul(&z1z1);
+        let s2 = q.y.mul(&self.z).mul(&z1z1);
+        let h = u2.sub(&self.x);
+        let r = s2.sub(&self.y);
+        if h.is_zero() {
+            return if r.is_zero() { self.double() } else { INFINITY };
+        }
+        let hh = h.square();
+        let hhh = h.mul(&hh);
+        let v = self.x.mul(&hh);
+        let x3 = r.square().sub(&hhh).sub(&v.double());
+        let y3 = r.mul(&v.sub(&x3)).sub(&self.y.mul(&hhh));
+        Jacobian {
+            x: x3,
+            y: y3,
+            z: self.z.mul(&h),
+        }
+    }
+}
+
+/// `P, 3P, 5P, ...`: 2^(w-2) odd multiples in affine form, normalized with one inversion.
+fn odd_multiples(p: &Affine, w: u32) -> Vec<Affine> {
+    let count = 1usize << (w - 2);
+    let two_p = Jacobian::from_affine(p).double();
+    let Some(two_p) = to_affine_each(&[two_p]).into_iter().next().flatten() else {
+        // Only a point of order 2 doubles to infinity; P-256 has none.
+        return Vec::new();
+    };
+    let mut points = Vec::with_capacity(count);
+    let mut acc = Jacobian::from_affine(p);
+    for _ in 0..count {
+        points.push(acc);
+        acc = acc.add_affine(&two_p);
+    }
+    // A multiple at infinity would need k*P = O for k below the group order: impossible.
+    to_affine_each(&points).into_iter().flatten().collect()
+}
+
+/// Affine forms of Jacobian points with one field inversion (Montgomery's trick); None for
+/// the point at infinity.
+fn to_affine_each(points: &[Jacobian]) -> Vec<Option<Affine>> {
+    let mut prefix = Vec::with_capacity(points.len());
+    let mut acc = Fe::ONE;
+    for p in points {
+        prefix.push(acc);
+        if !p.is_infinity() {
+            acc = acc.mul(&p.z);
+        }
+    }
+    let mut inv = acc.invert();
+    let mut out = vec![None; points.len()];
+    for ((p, before), slot) in points.iter().zip(prefix).zip(out.iter_mut()).rev() {
+        if p.is_infinity() {
+            continue;
+        }
+        let zinv = inv.mul(&before);
+        inv = inv.mul(&p.z);
+        let zinv2 = zinv.square();
+        *slot = Some(Affine {
+            x: p.x.mul(&zinv2),
+            y: p.y.mul(&zinv2).mul(&zinv),
+        });
+    }
+    out
+}
+
+/// Width-w non-adjacent form of a 256-bit big-endian scalar, least significant digit first:
+/// odd digits in `(-2^(w-1), 2^(w-1))` separated by at least w - 1 zeros.
+fn wnaf(scalar: &[u8; 32], w: u32) -> [i8; 257] {
+    // Little-endian limbs with room for the carry that a negative digit causes.
+    let mut k = [0u32; 9];
+    for (limb, chunk) in k.iter_mut().zip(scalar.rchunks_exact(4)) {
+        *limb = chunk.iter().fold(0, |acc, b| (acc << 8) | u32::from(*b));
+    }
+    let mut digits = [0i8; 257];
+    let window = 1u32 << w;
+    for digit in digits.iter_mut() {
+        if k.iter().all(|l| *l == 0) {
+            break;
+        }
+        let low = k.first().copied().unwrap_or(0);
+        if low & 1 == 1 {
+            let mut d = (low & (window - 1)) as i32;
+            if d >= (window >> 1) as i32 {
+                d -= window as i32;
+            }
+            *digit = d as i8;
+            // k -= d: clears the low w bits (they equal d modulo 2^w).
+            let mut carry = -i64::from(d);
+            for limb in k.iter_mut() {
+                let v = i64::from(*limb) + carry;
+                *limb = v as u32;
+                carry = v >> 32;
+                if carry == 0 {
+                    break;
+                }
+            }
+        }
+        // k >>= 1
+        let mut high = 0u32;
+        for limb in k.iter_mut().rev() {
+            let next = *limb & 1;
+            *limb = (*limb >> 1) | (high << 31);
+            high = next;
+        }
+    }
+    digits
+}
+
+fn table_entry(table: &[Affine], digit: i8) -> Option<Affine> {
+    let index = usize::from(digit.unsigned_abs() / 2);
+    let p = table.get(index)?;
+    Some(if digit < 0 { p.neg() } else { *p })
+}
+
+fn generator_table() -> &'static [Affine] {
+    static TABLE: OnceLock<Vec<Affine>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let coord = |hex: &[u8; 64]| {
+            let mut b = [0u8; 32];
+            for (byte, pair) in b.iter_mut().zip(hex.chunks_exact(2)) {
+                let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                if let [h, l] = pair {
+                    *byte = digit(*h) << 4 | digit(*l);
+                }
+            }
+            Fe::from_be_bytes(&b).unwrap_or(Fe::ZERO)
+        };
+        let g = Affine {
+            x: coord(b"6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"),
+            y: coord(b"4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"),
+        };
+        odd_multiples(&g, G_WINDOW)
+    })
+}
+
+/// A P-256 public key with its table of odd multiples.
+pub struct P256Key {
+    table: Vec<Affine>,
+}
+
+impl P256Key {
+    /// `x`, `y`: big-endian coordinates. The point must already be known to be on the curve
+    /// (the caller decodes it with the `p256` crate, which checks that).
+    pub fn new(x: &[u8; 32], y: &[u8; 32]) -> Option<P256Key> {
+        let q = Affine {
+            x: Fe::from_be_bytes(x)?,
+            y: Fe::from_be_bytes(y)?,
+        };
+        let table = odd_multiples(&q, KEY_WINDOW);
+        (table.len() == 1 << (KEY_WINDOW - 2)).then_some(P256Key { table })
+    }
+
+    /// True when `sig` (`r || s`, 64 bytes) is a valid ES256 signature of `msg`.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        self.check(msg, sig).unwrap_or(false)
+    }
+
+    fn check(&self, msg: &[u8], sig: &[u8]) -> Option<bool> {
+        // Parses r and s, each in [1, n-1].
+        let sig = p256::ecdsa::Signature::from_slice(sig).ok()?;
+        let (r, s) = sig.split_scalars();
+        let digest = hmac_sha256::Hash::hash(msg);
+        let z = <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(digest));
+        let s_inv = Option::<Scalar>::from(s.invert_vartime())?;
+        let u1: [u8; 32] = (z * s_inv).to_repr().into();
+        let u2: [u8; 32] = (*r * s_inv).to_repr().into();
+        let (n1, n2) = (wnaf(&u1, G_WINDOW), wnaf(&u2, KEY_WINDOW));
+        let g = generator_table();
+        let mut acc = INFINITY;
+        for (d1, d2) in n1.iter().zip(n2.iter()).rev() {
+            acc = acc.double();
+            if *d1 != 0 {
+                acc = acc.add_affine(&table_entry(g, *d1)?);
+            }
+            if *d2 != 0 {
+                acc = acc.add_affine(&table_entry(&self.table, *d2)?);
+            }
+        }
+        if acc.is_infinity() {
+            return Some(false);
+        }
+        // The x coordinate X/Z^2, reduced modulo n, must equal r: compare r*Z^2 with X, and
+        // (r + n)*Z^2 too when r + n is still below p (x is below p, n is just below it).
+        let r_bytes: [u8; 32] = r.to_repr().into();
+        let zz = acc.z.square();
+        if Fe::from_be_bytes(&r_bytes)?.mul(&zz) == acc.x {
+            return Some(true);
+        }
+        let r_plus_n = add_order(&r_bytes)?;
+        Some(Fe::from_be_bytes(&r_plus_n).is_some_and(|v| v.mul(&zz) == acc.x))
+    }
+}
+
+/// `r + n` as 32 big-endian bytes; None when it does not fit.
+fn add_order(r: &[u8; 32]) -> Option<[u8; 32]> {
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let mut out = [0u8; 32];
+    let mut carry = 0u16;
+    for ((o, a), b) in out.iter_mut().zip(r).zip(N).rev() {
+        let s = u16::from(*a) + u16::from(b) + carry;
+        *o = s as u8;
+        carry = s >> 8;
+    }
+    (carry == 0).then_some(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+
+    fn key_of(sk: &SigningKey) -> P256Key {
+        let point = sk.verifying_key().to_sec1_point(false);
+        let bytes = point.as_bytes();
+        P256Key::new(
+            bytes[1..33].try_into().unwrap(),
+            bytes[33..65].try_into().unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn agrees_with_the_p256_crate() {
+        for i in 1..=24u8 {
+            let mut secret = [0x5au8; 32];
+            secret[0] = i;
+            secret[31] = i.wrapping_mul(37);
+            let sk = SigningKey::from_bytes(&secret.into()).unwrap();
+            let key = key_of(&sk);
+            let msg = format!("header.payload-{i}");
+            let sig: Signature = sk.sign(msg.as_bytes());
+            let bytes = sig.to_bytes();
+            assert!(key.verify(msg.as_bytes(), &bytes), "key {i}");
+            assert!(!key.verify(b"other", &bytes));
+            let mut flipped = bytes;
+            flipped[40] ^= 1;
+            assert!(!key.verify(msg.as_bytes(), &flipped));
+            // (r, n - s) verifies too: ECDSA signatures are malleable, as in the p256 crate.
+            let (r, s) = sig.split_scalars();
+            let negated = Signature::from_scalars(r.to_repr(), (-*s).to_repr()).unwrap();
+            assert!(key.verify(msg.as_bytes(), &negated.to_bytes()));
+            // Another key refuses it.
+            let other = key_of(&SigningKey::from_bytes(&[i.wrapping_add(1); 32].into()).unwrap());
+            assert!(!other.verify(msg.as_bytes(), &bytes));
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_signatures() {
+        let sk = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+        let key = key_of(&sk);
+        assert!(!key.verify(b"m", &[]));
+        assert!(!key.verify(b"m", &[0u8; 64]));
+        assert!(!key.verify(b"m", &[0xffu8; 64]));
+        assert!(!key.verify(b"m", &[1u8; 63]));
+    }
+
+    #[test]
+    fn wnaf_digits_rebuild_the_scalar() {
+        for seed in 0..50u8 {
+            let mut k = [0u8; 32];
+            for (i, b) in k.iter_mut().enumerate() {
+                *b = seed
+                    .wrapping_mul(151)
+                    .wrapping_add((i as u8).wrapping_mul(29))
+                    ^ 0xa5;
+            }
+            if seed == 0 {
+                k = [0xff; 32];
+            }
+            for w in [KEY_WINDOW, G_WINDOW] {
+                let digits = wnaf(&k, w);
+                // Sum of d_i * 2^i, as a Scalar modulo n and as bytes when below n.
+                let mut acc = Scalar::ZERO;
+                for d in digits.iter().rev() {
+                    acc = acc.double();
+                    let mag = Scalar::from(u64::from(d.unsigned_abs()));
+                    acc = if *d < 0 { acc - mag } else { acc + mag };
+                    assert!(*d == 0 || (d % 2 != 0 && d.unsigned_abs() < 1 << (w - 1)));
+                }
+                let want = <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(k));
+                assert_eq!(acc, want, "seed {seed} w {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn opposite_and_equal_points_add_correctly() {
+        let g = generator_table()[0];
+        let jg = Jacobian::from_affine(&g);
+        assert!(jg.add_affine(&g.neg()).is_infinity());
+        let doubled = to_affine_each(&[jg.add_affine(&g)])[0].unwrap();
+        let direct = to_affine_each(&[jg.double()])[0].unwrap();
+        assert_eq!((doubled.x, doubled.y), (direct.x, direct.y));
+        assert!(INFINITY.double().is_infinity());
+        let from_inf = to_affine_each(&[INFINITY.add_affine(&g)])[0].unwrap();
+        assert_eq!((from_inf.x, from_inf.y), (g.x, g.y));
+    }
+}
