@@ -14,6 +14,7 @@ use p256::elliptic_curve::PrimeField;
 use p256::{FieldBytes, Scalar};
 
 use crate::p256_field::Fe;
+use crate::wnaf::{self, PIECES, PIECE_BITS};
 
 /// A point in affine coordinates, never the point at infinity.
 #[derive(Clone, Copy, Debug)]
@@ -40,10 +41,6 @@ const INFINITY: Jacobian = Jacobian {
 /// every key, so they can be wider.
 const G_WINDOW: u32 = 7;
 const KEY_WINDOW: u32 = 5;
-
-/// Scalars are cut into this many pieces of `PIECE_BITS` bits.
-const PIECES: usize = 4;
-const PIECE_BITS: u32 = 64;
 
 /// The odd multiples of `2^(64j) * P` for each piece j: the tables of one point.
 type Tables = Vec<Vec<Affine>>;
@@ -165,40 +162,6 @@ fn to_affine_each(points: &[Jacobian]) -> Vec<Option<Affine>> {
     out
 }
 
-/// Width-w non-adjacent form of a 64-bit piece, least significant digit first: odd digits
-/// in `(-2^(w-1), 2^(w-1))` separated by at least w - 1 zeros.
-fn wnaf(piece: u64, w: u32) -> [i8; PIECE_BITS as usize + 1] {
-    let mut digits = [0i8; PIECE_BITS as usize + 1];
-    // One bit more than the piece: a negative digit adds to what is left.
-    let mut k = u128::from(piece);
-    let window = 1i64 << w;
-    for digit in digits.iter_mut() {
-        if k == 0 {
-            break;
-        }
-        if k & 1 == 1 {
-            let mut d = (k as i64) & (window - 1);
-            if d >= window / 2 {
-                d -= window;
-            }
-            *digit = d as i8;
-            // k - d clears the low w bits, which are d modulo 2^w.
-            k = k.wrapping_sub(d as i128 as u128);
-        }
-        k >>= 1;
-    }
-    digits
-}
-
-/// The four 64-bit pieces of a big-endian scalar, least significant first.
-fn pieces(scalar: &[u8; 32]) -> [u64; PIECES] {
-    let mut out = [0u64; PIECES];
-    for (piece, chunk) in out.iter_mut().zip(scalar.rchunks_exact(8)) {
-        *piece = chunk.iter().fold(0, |acc, b| (acc << 8) | u64::from(*b));
-    }
-    out
-}
-
 /// The tables of a point: for each piece j, the odd multiples of `2^(64j) * P`.
 fn tables(p: &Affine, w: u32) -> Option<Tables> {
     let mut out = Vec::with_capacity(PIECES);
@@ -284,18 +247,23 @@ impl P256Key {
         }
         // Each piece with its table and digits: u1's with the generator's, u2's with the key's.
         let mut terms = Vec::with_capacity(2 * PIECES);
-        for ((piece, table), w) in pieces(&u1).into_iter().zip(g).map(|t| (t, G_WINDOW)).chain(
-            pieces(&u2)
-                .into_iter()
-                .zip(&self.tables)
-                .map(|t| (t, KEY_WINDOW)),
-        ) {
+        for ((piece, table), w) in wnaf::pieces(&u1)
+            .into_iter()
+            .zip(g)
+            .map(|t| (t, G_WINDOW))
+            .chain(
+                wnaf::pieces(&u2)
+                    .into_iter()
+                    .zip(&self.tables)
+                    .map(|t| (t, KEY_WINDOW)),
+            )
+        {
             if piece != 0 {
-                terms.push((table, wnaf(piece, w)));
+                terms.push((table, wnaf::digits(piece, w)));
             }
         }
         let mut acc = INFINITY;
-        for i in (0..=PIECE_BITS as usize).rev() {
+        for i in (0..=PIECE_BITS).rev() {
             acc = acc.double();
             for (table, digits) in &terms {
                 match digits.get(i) {
@@ -387,45 +355,6 @@ mod tests {
         assert!(!key.verify(b"m", &[0u8; 64]));
         assert!(!key.verify(b"m", &[0xffu8; 64]));
         assert!(!key.verify(b"m", &[1u8; 63]));
-    }
-
-    #[test]
-    fn wnaf_digits_rebuild_the_piece() {
-        let mut k = 0x9e37_79b9_7f4a_7c15u64;
-        for round in 0..200 {
-            k = k.rotate_left(7) ^ k.wrapping_mul(0x2545_f491_4f6c_dd1d);
-            let piece = match round {
-                0 => u64::MAX,
-                1 => 0,
-                2 => 1,
-                3 => 1 << 63,
-                _ => k,
-            };
-            for w in [KEY_WINDOW, G_WINDOW] {
-                let digits = wnaf(piece, w);
-                let mut sum = 0i128;
-                let mut last_nonzero: Option<usize> = None;
-                for (i, d) in digits.iter().enumerate() {
-                    sum += i128::from(*d) << i;
-                    if *d != 0 {
-                        assert!(d % 2 != 0 && d.unsigned_abs() < 1 << (w - 1));
-                        // Non-adjacent: at least w - 1 zeros between digits.
-                        assert!(last_nonzero.is_none_or(|l| i - l >= w as usize));
-                        last_nonzero = Some(i);
-                    }
-                }
-                assert_eq!(sum, i128::from(piece), "piece {piece:#x} w {w}");
-            }
-        }
-    }
-
-    #[test]
-    fn pieces_are_little_endian_64_bit_chunks() {
-        let mut s = [0u8; 32];
-        s[31] = 1;
-        s[0] = 0x80;
-        s[23] = 2;
-        assert_eq!(pieces(&s), [1, 2, 0, 0x8000_0000_0000_0000]);
     }
 
     #[test]

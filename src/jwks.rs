@@ -11,7 +11,7 @@ pub enum KeyMaterial {
     Rsa(Box<crate::rsa::RsaKey>),
     P256(Box<crate::ecdsa_p256::P256Key>),
     P384(p384::ecdsa::VerifyingKey),
-    Ed25519(ed25519_dalek::VerifyingKey),
+    Ed25519(Box<crate::ed25519::Ed25519Key>),
     /// HMAC secret: only from `local_jwks`, since a fetched key is public by definition.
     Oct(Vec<u8>),
 }
@@ -237,7 +237,7 @@ fn okp(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
     let x: [u8; 32] = b64_field(key, "x")?
         .try_into()
         .map_err(|_| "[x] must be 32 bytes for Ed25519")?;
-    ed25519_dalek::VerifyingKey::from_bytes(&x)
-        .map(KeyMaterial::Ed25519)
-        .map_err(|err| format!("Ed25519 key: {err}"))
+    crate::ed25519::Ed25519Key::new(&x)
+        .map(|k| KeyMaterial::Ed25519(Box::new(k)))
+        .ok_or_else(|| "Ed25519 key: [x] is not the encoding of a curve point".to_string())
 }

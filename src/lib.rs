@@ -10,6 +10,7 @@ pub mod claims;
 pub mod config;
 pub mod cors;
 pub mod ecdsa_p256;
+pub mod ed25519;
 pub mod extractor;
 pub mod header_map;
 pub mod jwks;
@@ -33,6 +34,7 @@ pub mod string_match;
 pub mod summary;
 pub mod token_cache;
 pub mod verifier;
+pub mod wnaf;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

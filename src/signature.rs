@@ -1,7 +1,7 @@
 //! JWS signature checks over the parsed key material: the key (its type, and its `alg` when
 //! the JWK names one) has already decided the algorithm family; this runs the one primitive
 //! that fits. Pure-Rust primitives, called directly (`crate::rsa`, `crate::ecdsa_p256`, `p384`,
-//! `ed25519-dalek`, `hmac-sha256`/`hmac-sha512`): the claims are already checked by the
+//! `crate::ed25519`, `hmac-sha256`/`hmac-sha512`): the claims are already checked by the
 //! verifier, so nothing is parsed twice, and the module carries one copy of each primitive.
 
 use p256::ecdsa::signature::DigestVerifier;
@@ -41,9 +41,7 @@ pub fn verify(key: &KeyMaterial, alg: Alg, signing_input: &[u8], sig: &[u8]) -> 
             .unwrap_or(false),
         // Strict: also refuses small-order keys and R points, which admit forgeries that
         // verify under many messages.
-        (KeyMaterial::Ed25519(k), Alg::EdDSA) => ed25519_dalek::Signature::from_slice(sig)
-            .map(|s| k.verify_strict(msg, &s).is_ok())
-            .unwrap_or(false),
+        (KeyMaterial::Ed25519(k), Alg::EdDSA) => k.verify(msg, sig),
         (KeyMaterial::Oct(k), Alg::HS256) => constant_time_eq(&hmac_sha256::HMAC::mac(msg, k), sig),
         (KeyMaterial::Oct(k), Alg::HS384) => {
             constant_time_eq(&hmac_sha512::sha384::HMAC::mac(msg, k), sig)

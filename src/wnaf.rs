@@ -1,0 +1,84 @@
+//! Scalars for the double-scalar multiplications of ES256 (`ecdsa_p256.rs`) and EdDSA
+//! (`ed25519.rs`): cut into four 64-bit pieces, each recoded in width-w non-adjacent form.
+//! With a table per piece (odd multiples of `2^(64j)` times the point), one pass of 64
+//! doublings serves every piece, where whole scalars need about 256.
+
+pub const PIECES: usize = 4;
+pub const PIECE_BITS: usize = 64;
+
+/// The four 64-bit pieces of a big-endian 256-bit scalar, least significant first.
+pub fn pieces(scalar_be: &[u8; 32]) -> [u64; PIECES] {
+    let mut out = [0u64; PIECES];
+    for (piece, chunk) in out.iter_mut().zip(scalar_be.rchunks_exact(8)) {
+        *piece = chunk.iter().fold(0, |acc, b| (acc << 8) | u64::from(*b));
+    }
+    out
+}
+
+/// Width-w non-adjacent form of a piece, least significant digit first: odd digits in
+/// `(-2^(w-1), 2^(w-1))`, at least w - 1 zeros apart, so about one addition per w + 1 bits.
+pub fn digits(piece: u64, w: u32) -> [i8; PIECE_BITS + 1] {
+    let mut digits = [0i8; PIECE_BITS + 1];
+    // One bit wider than the piece: a negative digit adds to what is left.
+    let mut k = u128::from(piece);
+    let window = 1i64 << w;
+    for digit in digits.iter_mut() {
+        if k == 0 {
+            break;
+        }
+        if k & 1 == 1 {
+            let mut d = (k as i64) & (window - 1);
+            if d >= window / 2 {
+                d -= window;
+            }
+            *digit = d as i8;
+            // k - d clears the low w bits, which are d modulo 2^w.
+            k = k.wrapping_sub(d as i128 as u128);
+        }
+        k >>= 1;
+    }
+    digits
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_rebuild_the_piece() {
+        let mut k = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..200 {
+            k = k.rotate_left(7) ^ k.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            let piece = match round {
+                0 => u64::MAX,
+                1 => 0,
+                2 => 1,
+                3 => 1 << 63,
+                _ => k,
+            };
+            for w in [5, 7] {
+                let mut sum = 0i128;
+                let mut last_nonzero: Option<usize> = None;
+                for (i, d) in digits(piece, w).iter().enumerate() {
+                    sum += i128::from(*d) << i;
+                    if *d != 0 {
+                        assert!(d % 2 != 0 && d.unsigned_abs() < 1 << (w - 1));
+                        assert!(last_nonzero.is_none_or(|l| i - l >= w as usize));
+                        last_nonzero = Some(i);
+                    }
+                }
+                assert_eq!(sum, i128::from(piece), "piece {piece:#x} w {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn pieces_are_64_bit_chunks_least_significant_first() {
+        let mut s = [0u8; 32];
+        s[31] = 1;
+        s[0] = 0x80;
+        s[23] = 2;
+        assert_eq!(pieces(&s), [1, 2, 0, 0x8000_0000_0000_0000]);
+    }
+}
