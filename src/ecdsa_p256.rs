@@ -1,8 +1,8 @@
 //! ES256 verification (ECDSA over P-256 with SHA-256, RFC 7518 §3.4): `u1*G + u2*Q` by
-//! interleaved wNAF in Jacobian coordinates over `p256_field`. Each scalar is cut into four
-//! 64-bit pieces, and each piece has its own table of odd multiples of `2^(64j)` times the
-//! point (the generator's built once per VM, each key's once per key), so one pass of 64
-//! doublings serves all eight pieces instead of 256 doublings for two whole scalars. The `p256` crate still
+//! interleaved wNAF in Jacobian coordinates over `p256_field`. Each scalar is cut into
+//! pieces, and each piece has its own table of odd multiples of `2^(16j)` times the point
+//! (the generator's built once per VM, each key's once per key), so one pass of 16 doublings
+//! serves every piece instead of 256 doublings for two whole scalars (see `wnaf.rs`). The `p256` crate still
 //! checks the key is on the curve, parses and range-checks `r` and `s`, and does the scalar
 //! arithmetic modulo the group order (one inversion per signature). Verification works on
 //! public values only, so variable time is fine.
@@ -42,7 +42,7 @@ const INFINITY: Jacobian = Jacobian {
 const G_WINDOW: u32 = 7;
 const KEY_WINDOW: u32 = 5;
 
-/// The odd multiples of `2^(64j) * P` for each piece j: the tables of one point.
+/// The odd multiples of `2^(16j) * P` for each piece j: the tables of one point.
 type Tables = Vec<Vec<Affine>>;
 
 impl Affine {
@@ -162,7 +162,7 @@ fn to_affine_each(points: &[Jacobian]) -> Vec<Option<Affine>> {
     out
 }
 
-/// The tables of a point: for each piece j, the odd multiples of `2^(64j) * P`.
+/// The tables of a point: for each piece j, the odd multiples of `2^(16j) * P`.
 fn tables(p: &Affine, w: u32) -> Option<Tables> {
     let mut out = Vec::with_capacity(PIECES);
     let mut base = *p;
@@ -172,7 +172,7 @@ fn tables(p: &Affine, w: u32) -> Option<Tables> {
             for _ in 0..PIECE_BITS {
                 shifted = shifted.double();
             }
-            // 2^64 * P is never at infinity: P's order is the (prime) group order.
+            // 2^16 * P is never at infinity: P's order is the (prime) group order.
             base = to_affine_each(&[shifted]).into_iter().next().flatten()?;
         }
         let table = odd_multiples(&base, w);

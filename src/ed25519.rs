@@ -1,8 +1,8 @@
 //! EdDSA verification (Ed25519, RFC 8032, as `ed25519-dalek`'s `verify_strict`) on
 //! curve25519-dalek's point arithmetic. `[s]B - [k]A` is computed as for ES256
-//! (`ecdsa_p256.rs`): each scalar cut into four 64-bit pieces, each piece with a table of odd
-//! multiples of `2^(64j)` times its point (the base point's once per VM, each key's once per
-//! key), so one pass of 64 doublings serves all eight pieces instead of about 253.
+//! (`ecdsa_p256.rs`): each scalar cut into pieces, each piece with a table of odd multiples
+//! of `2^(16j)` times its point (the base point's once per VM, each key's once per key), so
+//! one pass of 16 doublings serves every piece instead of about 253 (see `wnaf.rs`).
 //! Verification works on public values only, so variable time is fine.
 
 use std::sync::OnceLock;
@@ -18,7 +18,7 @@ use crate::wnaf::{self, PIECES, PIECE_BITS};
 const B_WINDOW: u32 = 7;
 const KEY_WINDOW: u32 = 5;
 
-/// For each piece j, the odd multiples `P, 3P, 5P, ...` of `2^(64j)` times a point.
+/// For each piece j, the odd multiples `P, 3P, 5P, ...` of `2^(16j)` times a point.
 type Tables = Vec<Vec<EdwardsPoint>>;
 
 /// `2^n * p`. Three doublings at a time by the cofactor multiplication (a run of projective
@@ -54,7 +54,7 @@ fn tables(p: &EdwardsPoint, w: u32) -> Tables {
     out
 }
 
-/// The four 64-bit pieces of a scalar, least significant first.
+/// The pieces of a scalar, least significant first.
 fn pieces(scalar: &Scalar) -> [u64; PIECES] {
     let mut be = scalar.to_bytes();
     be.reverse();
