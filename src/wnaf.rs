@@ -4,8 +4,7 @@
 //! doublings serves every piece, where whole scalars need about 256; the additions stay
 //! about as many. Measured in V8 per uncached request: 64-bit pieces 107 µs (ES256) and
 //! 77 µs (EdDSA), 32-bit 91 and 66 µs, 16-bit 87 and 63 µs; the tables grow as the pieces
-//! shrink (at 16 bits, 32 KB for P-256's generator and 80 KB for Ed25519's base point per
-//! VM, 8 KB and 20 KB per key).
+//! shrink (see each curve's window widths for their sizes).
 
 pub const PIECE_BITS: usize = 16;
 pub const PIECES: usize = 256 / PIECE_BITS;
