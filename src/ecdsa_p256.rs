@@ -114,24 +114,38 @@ impl Jacobian {
             z: self.z.mul(&h),
         }
     }
-}
 
-/// `P, 3P, 5P, ...`: 2^(w-2) odd multiples in affine form, normalized with one inversion.
-fn odd_multiples(p: &Affine, w: u32) -> Vec<Affine> {
-    let count = 1usize << (w - 2);
-    let two_p = Jacobian::from_affine(p).double();
-    let Some(two_p) = to_affine_each(&[two_p]).into_iter().next().flatten() else {
-        // Only a point of order 2 doubles to infinity; P-256 has none.
-        return Vec::new();
-    };
-    let mut points = Vec::with_capacity(count);
-    let mut acc = Jacobian::from_affine(p);
-    for _ in 0..count {
-        points.push(acc);
-        acc = acc.add_affine(&two_p);
+    /// `self + q` for two Jacobian points ("add-2007-bl", 11M + 5S), with the same special
+    /// cases as [`Jacobian::add_affine`]. Only used to build tables.
+    fn add(&self, q: &Jacobian) -> Jacobian {
+        if self.is_infinity() {
+            return *q;
+        }
+        if q.is_infinity() {
+            return *self;
+        }
+        let z1z1 = self.z.square();
+        let z2z2 = q.z.square();
+        let u1 = self.x.mul(&z2z2);
+        let u2 = q.x.mul(&z1z1);
+        let s1 = self.y.mul(&q.z).mul(&z2z2);
+        let s2 = q.y.mul(&self.z).mul(&z1z1);
+        let h = u2.sub(&u1);
+        let r = s2.sub(&s1);
+        if h.is_zero() {
+            return if r.is_zero() { self.double() } else { INFINITY };
+        }
+        let hh = h.square();
+        let hhh = h.mul(&hh);
+        let v = u1.mul(&hh);
+        let x3 = r.square().sub(&hhh).sub(&v.double());
+        let y3 = r.mul(&v.sub(&x3)).sub(&s1.mul(&hhh));
+        Jacobian {
+            x: x3,
+            y: y3,
+            z: self.z.mul(&q.z).mul(&h),
+        }
     }
-    // A multiple at infinity would need k*P = O for k below the group order: impossible.
-    to_affine_each(&points).into_iter().flatten().collect()
 }
 
 /// Affine forms of Jacobian points with one field inversion (Montgomery's trick); None for
@@ -162,26 +176,32 @@ fn to_affine_each(points: &[Jacobian]) -> Vec<Option<Affine>> {
     out
 }
 
-/// The tables of a point: for each piece j, the odd multiples of `2^(16j) * P`.
+/// The tables of a point: for each piece j, the odd multiples `Q, 3Q, 5Q, ...` of
+/// `Q = 2^(16j) * P`, 2^(w-2) of them, built in Jacobian form and brought to affine form
+/// together with a single field inversion.
 fn tables(p: &Affine, w: u32) -> Option<Tables> {
-    let mut out = Vec::with_capacity(PIECES);
-    let mut base = *p;
+    let count = 1usize << (w - 2);
+    let mut all = Vec::with_capacity(PIECES * count);
+    let mut base = Jacobian::from_affine(p);
     for j in 0..PIECES {
         if j > 0 {
-            let mut shifted = Jacobian::from_affine(&base);
             for _ in 0..PIECE_BITS {
-                shifted = shifted.double();
+                base = base.double();
             }
-            // 2^16 * P is never at infinity: P's order is the (prime) group order.
-            base = to_affine_each(&[shifted]).into_iter().next().flatten()?;
         }
-        let table = odd_multiples(&base, w);
-        if table.len() != 1 << (w - 2) {
-            return None;
+        let two = base.double();
+        let mut acc = base;
+        for _ in 0..count {
+            all.push(acc);
+            acc = acc.add(&two);
         }
-        out.push(table);
     }
-    Some(out)
+    // None if any multiple were at infinity, which needs k * P = O for some k below the
+    // (prime) group order: impossible for a point on the curve other than O.
+    to_affine_each(&all)
+        .chunks(count)
+        .map(|table| table.iter().copied().collect::<Option<Vec<_>>>())
+        .collect()
 }
 
 fn table_entry(table: &[Affine], digit: i8) -> Option<Affine> {
@@ -355,6 +375,27 @@ mod tests {
         assert!(!key.verify(b"m", &[0u8; 64]));
         assert!(!key.verify(b"m", &[0xffu8; 64]));
         assert!(!key.verify(b"m", &[1u8; 63]));
+    }
+
+    #[test]
+    fn jacobian_addition_agrees_with_mixed_addition() {
+        let g = generator_tables()[0][0];
+        let jg = Jacobian::from_affine(&g);
+        let three = jg.double().add(&jg);
+        let five = three.add(&jg.double());
+        let via_mixed = three.add_affine(&g).add_affine(&g);
+        let [a, b] = [five, via_mixed].map(|p| to_affine_each(&[p])[0].unwrap());
+        assert_eq!((a.x, a.y), (b.x, b.y));
+        assert!(jg.add(&Jacobian::from_affine(&g.neg())).is_infinity());
+        let doubled = to_affine_each(&[jg.add(&jg)])[0].unwrap();
+        let direct = to_affine_each(&[jg.double()])[0].unwrap();
+        assert_eq!((doubled.x, doubled.y), (direct.x, direct.y));
+        assert!(INFINITY.add(&INFINITY).is_infinity());
+        let left = to_affine_each(&[INFINITY.add(&three)])[0].unwrap();
+        let right = to_affine_each(&[three.add(&INFINITY)])[0].unwrap();
+        let plain = to_affine_each(&[three])[0].unwrap();
+        assert_eq!((left.x, left.y), (plain.x, plain.y));
+        assert_eq!((right.x, right.y), (plain.x, plain.y));
     }
 
     #[test]
