@@ -40,6 +40,16 @@ const INFINITY: Jacobian = Jacobian {
 /// Window widths: 2^(w-2) odd multiples per table. The generator's tables are shared by
 /// every key, so they can be wider: 16 tables of 32 points, 32 KB per VM; 8 KB per key.
 const G_WINDOW: u32 = 7;
+
+/// The generator's coordinates (SEC 2, NIST SP 800-186 G.1.2), big-endian.
+const G_X: [u8; 32] = [
+    0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4, 0x40, 0xf2,
+    0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2, 0x96,
+];
+const G_Y: [u8; 32] = [
+    0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e, 0x16,
+    0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5,
+];
 const KEY_WINDOW: u32 = 5;
 
 /// The odd multiples of `2^(16j) * P` for each piece j: the tables of one point.
@@ -205,29 +215,18 @@ fn tables(p: &Affine, w: u32) -> Option<Tables> {
 }
 
 fn table_entry(table: &[Affine], digit: i8) -> Option<Affine> {
-    let index = usize::from(digit.unsigned_abs() / 2);
-    let p = table.get(index)?;
+    let p = wnaf::entry(table, digit)?;
     Some(if digit < 0 { p.neg() } else { *p })
 }
 
 fn generator_tables() -> &'static [Vec<Affine>] {
     static TABLES: OnceLock<Tables> = OnceLock::new();
     TABLES.get_or_init(|| {
-        let coord = |hex: &[u8; 64]| {
-            let mut b = [0u8; 32];
-            for (byte, pair) in b.iter_mut().zip(hex.chunks_exact(2)) {
-                let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-                if let [h, l] = pair {
-                    *byte = digit(*h) << 4 | digit(*l);
-                }
-            }
-            Fe::from_be_bytes(&b).unwrap_or(Fe::ZERO)
-        };
-        let g = Affine {
-            x: coord(b"6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"),
-            y: coord(b"4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"),
-        };
-        tables(&g, G_WINDOW).unwrap_or_default()
+        let g = Fe::from_be_bytes(&G_X)
+            .zip(Fe::from_be_bytes(&G_Y))
+            .map(|(x, y)| Affine { x, y });
+        // Both coordinates are constants below p; an empty table set fails every check.
+        g.and_then(|g| tables(&g, G_WINDOW)).unwrap_or_default()
     })
 }
 
@@ -265,23 +264,10 @@ impl P256Key {
         if g.len() != PIECES || self.tables.len() != PIECES {
             return None;
         }
-        // Each piece with its table and digits: u1's with the generator's, u2's with the key's.
-        let mut terms = Vec::with_capacity(2 * PIECES);
-        for ((piece, table), w) in wnaf::pieces(&u1)
-            .into_iter()
-            .zip(g)
-            .map(|t| (t, G_WINDOW))
-            .chain(
-                wnaf::pieces(&u2)
-                    .into_iter()
-                    .zip(&self.tables)
-                    .map(|t| (t, KEY_WINDOW)),
-            )
-        {
-            if piece != 0 {
-                terms.push((table, wnaf::digits(piece, w)));
-            }
-        }
+        // u1's pieces go with the generator's tables, u2's with the key's.
+        let terms: Vec<_> = wnaf::terms(&u1, g, G_WINDOW)
+            .chain(wnaf::terms(&u2, &self.tables, KEY_WINDOW))
+            .collect();
         let mut acc = INFINITY;
         for i in (0..=PIECE_BITS).rev() {
             acc = acc.double();

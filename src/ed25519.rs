@@ -57,11 +57,11 @@ fn tables(p: &EdwardsPoint, w: u32) -> Tables {
     out
 }
 
-/// The pieces of a scalar, least significant first.
-fn pieces(scalar: &Scalar) -> [u64; PIECES] {
+/// A scalar's big-endian bytes (curve25519-dalek's are little-endian).
+fn big_endian(scalar: &Scalar) -> [u8; 32] {
     let mut be = scalar.to_bytes();
     be.reverse();
-    wnaf::pieces(&be)
+    be
 }
 
 /// The canonical encodings of the eight points of small order: an `R` among them is refused
@@ -116,17 +116,10 @@ impl Ed25519Key {
         h.update(msg);
         let k = Scalar::from_bytes_mod_order_wide(&h.finalize());
         let b = base_tables();
-        let mut terms = Vec::with_capacity(2 * PIECES);
-        for ((piece, table), w) in pieces(&s).into_iter().zip(b).map(|t| (t, B_WINDOW)).chain(
-            pieces(&k)
-                .into_iter()
-                .zip(&self.minus_a)
-                .map(|t| (t, KEY_WINDOW)),
-        ) {
-            if piece != 0 {
-                terms.push((table, wnaf::digits(piece, w)));
-            }
-        }
+        // s's pieces go with the base point's tables, k's with the key's (of -A).
+        let terms: Vec<_> = wnaf::terms(&big_endian(&s), b, B_WINDOW)
+            .chain(wnaf::terms(&big_endian(&k), &self.minus_a, KEY_WINDOW))
+            .collect();
         let mut acc = EdwardsPoint::identity();
         // Doublings owed since the last addition, done in one run (no conversion between).
         let mut owed = 0u32;
@@ -141,7 +134,7 @@ impl Ed25519Key {
                     acc = double_times(&acc, owed);
                     owed = 0;
                 }
-                let p = table.get(usize::from(d.unsigned_abs() / 2))?;
+                let p = wnaf::entry(table, d)?;
                 if d > 0 {
                     acc += p;
                 } else {

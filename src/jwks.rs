@@ -217,7 +217,10 @@ fn ec(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
     if size == 32 {
         p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
             .map_err(|_| "EC key: the point is not on P-256".to_string())?;
-        let coord = |v: &[u8]| <[u8; 32]>::try_from(v).map_err(|_| "[x] and [y]".to_string());
+        let coord = |v: &[u8]| {
+            <[u8; 32]>::try_from(v)
+                .map_err(|_| "[x] and [y] must be 32 bytes for P-256".to_string())
+        };
         crate::ecdsa_p256::P256Key::new(&coord(&x)?, &coord(&y)?)
             .map(|k| KeyMaterial::P256(Box::new(k)))
             .ok_or_else(|| "EC key: the point is not on P-256".to_string())

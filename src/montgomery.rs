@@ -151,7 +151,7 @@ impl Modulus {
                 if let Some(slot) = m.get_mut(c) {
                     *slot = mc;
                 }
-                let p = u64::from(mc) * u64::from(self.n0_limb());
+                let p = u64::from(mc) * u64::from(self.low_limb());
                 lo += p & 0xffff_ffff;
                 hi += p >> 32;
             } else {
@@ -178,8 +178,8 @@ impl Modulus {
         }
     }
 
-    /// The modulus' low limb.
-    fn n0_limb(&self) -> u32 {
+    /// The modulus' lowest limb.
+    fn low_limb(&self) -> u32 {
         self.n.first().copied().unwrap_or(1)
     }
 

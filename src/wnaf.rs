@@ -18,6 +18,29 @@ pub fn pieces(scalar_be: &[u8; 32]) -> [u64; PIECES] {
     out
 }
 
+/// One non-zero piece of a scalar: the table of its point's odd multiples and its digits.
+pub type Term<'a, P> = (&'a [P], [i8; PIECE_BITS + 1]);
+
+/// The terms of a big-endian scalar whose pieces go with `tables` (one per piece), recoded
+/// with window `w`; zero pieces are left out.
+pub fn terms<'a, P>(
+    scalar_be: &[u8; 32],
+    tables: &'a [Vec<P>],
+    w: u32,
+) -> impl Iterator<Item = Term<'a, P>> {
+    pieces(scalar_be)
+        .into_iter()
+        .zip(tables)
+        .filter(|(piece, _)| *piece != 0)
+        .map(move |(piece, table)| (table.as_slice(), digits(piece, w)))
+}
+
+/// The table entry a non-zero digit adds (or, for a negative digit, subtracts): the odd
+/// multiple `|digit|` of the point, at index `|digit| / 2`.
+pub fn entry<P>(table: &[P], digit: i8) -> Option<&P> {
+    table.get(usize::from(digit.unsigned_abs() / 2))
+}
+
 /// Width-w non-adjacent form of a piece, least significant digit first: odd digits in
 /// `(-2^(w-1), 2^(w-1))`, at least w - 1 zeros apart, so about one addition per w + 1 bits.
 pub fn digits(piece: u64, w: u32) -> [i8; PIECE_BITS + 1] {
