@@ -10,7 +10,7 @@ use crate::strict_json;
 pub enum KeyMaterial {
     Rsa(Box<crate::rsa::RsaKey>),
     P256(Box<crate::ecdsa_p256::P256Key>),
-    P384(p384::ecdsa::VerifyingKey),
+    P384(Box<crate::ecdsa_p384::P384Key>),
     Ed25519(Box<crate::ed25519::Ed25519Key>),
     /// HMAC secret: only from `local_jwks`, since a fetched key is public by definition.
     Oct(Vec<u8>),
@@ -226,8 +226,14 @@ fn ec(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
             .ok_or_else(|| "EC key: the point is not on P-256".to_string())
     } else {
         p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-            .map(KeyMaterial::P384)
-            .map_err(|_| "EC key: the point is not on P-384".to_string())
+            .map_err(|_| "EC key: the point is not on P-384".to_string())?;
+        let coord = |v: &[u8]| {
+            <[u8; 48]>::try_from(v)
+                .map_err(|_| "[x] and [y] must be 48 bytes for P-384".to_string())
+        };
+        crate::ecdsa_p384::P384Key::new(&coord(&x)?, &coord(&y)?)
+            .map(|k| KeyMaterial::P384(Box::new(k)))
+            .ok_or_else(|| "EC key: the point is not on P-384".to_string())
     }
 }
 

@@ -10,6 +10,7 @@ pub mod claims;
 pub mod config;
 pub mod cors;
 pub mod ecdsa_p256;
+pub mod ecdsa_p384;
 pub mod ed25519;
 pub mod extractor;
 pub mod header_map;
@@ -21,6 +22,7 @@ pub mod keystore;
 pub mod mint;
 pub mod montgomery;
 pub mod p256_field;
+pub mod p384_field;
 pub mod pipeline;
 pub mod reply;
 pub mod request;
@@ -34,6 +36,7 @@ pub mod string_match;
 pub mod summary;
 pub mod token_cache;
 pub mod verifier;
+pub mod weierstrass;
 pub mod wnaf;
 
 #[cfg(target_arch = "wasm32")]

@@ -340,24 +340,6 @@ impl Fe {
         reduce(&c)
     }
 
-    /// `self^(p-2)`: the inverse for non-zero elements (Fermat), zero for zero. Only used
-    /// when tables are built, once per key.
-    pub fn invert(&self) -> Fe {
-        // p - 2, little-endian limbs.
-        let mut e = P;
-        e[0] -= 2;
-        let mut acc = Fe::ONE;
-        for limb in e.iter().rev() {
-            for bit in (0..32).rev() {
-                acc = acc.square();
-                if (limb >> bit) & 1 == 1 {
-                    acc = acc.mul(self);
-                }
-            }
-        }
-        acc
-    }
-
     /// The value below p, big-endian.
     pub fn to_be_bytes(self) -> [u8; 32] {
         let mut out = [0u8; 32];
@@ -368,10 +350,55 @@ impl Fe {
     }
 }
 
+impl crate::weierstrass::Field for Fe {
+    const BYTES: usize = 32;
+    const P_MINUS_2: &'static [u32] = &[
+        0xffff_fffd,
+        0xffff_ffff,
+        0xffff_ffff,
+        0,
+        0,
+        0,
+        1,
+        0xffff_ffff,
+    ];
+    fn zero() -> Fe {
+        Fe::ZERO
+    }
+    fn one() -> Fe {
+        Fe::ONE
+    }
+    fn from_be_bytes(bytes: &[u8]) -> Option<Fe> {
+        Fe::from_be_bytes(bytes.try_into().ok()?)
+    }
+    fn is_zero(&self) -> bool {
+        Fe::is_zero(self)
+    }
+    fn add(&self, b: &Fe) -> Fe {
+        Fe::add(self, b)
+    }
+    fn sub(&self, b: &Fe) -> Fe {
+        Fe::sub(self, b)
+    }
+    fn neg(&self) -> Fe {
+        Fe::neg(self)
+    }
+    fn double(&self) -> Fe {
+        Fe::double(self)
+    }
+    fn mul(&self, b: &Fe) -> Fe {
+        Fe::mul(self, b)
+    }
+    fn square(&self) -> Fe {
+        Fe::square(self)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::weierstrass::Field as _;
 
     fn fe(hex: &str) -> Fe {
         Fe::from_be_bytes(&hex32(hex)).unwrap()

@@ -1,10 +1,8 @@
 //! JWS signature checks over the parsed key material: the key (its type, and its `alg` when
 //! the JWK names one) has already decided the algorithm family; this runs the one primitive
-//! that fits. Pure-Rust primitives, called directly (`crate::rsa`, `crate::ecdsa_p256`, `p384`,
-//! `crate::ed25519`, `hmac-sha256`/`hmac-sha512`): the claims are already checked by the
+//! that fits. Pure-Rust primitives, called directly (`crate::rsa`, `crate::ecdsa_p256`,
+//! `crate::ecdsa_p384`, `crate::ed25519`, `hmac-sha256`/`hmac-sha512`): the claims are already checked by the
 //! verifier, so nothing is parsed twice, and the module carries one copy of each primitive.
-
-use p256::ecdsa::signature::DigestVerifier;
 
 use crate::jwks::KeyMaterial;
 use crate::jwt::Alg;
@@ -27,18 +25,7 @@ pub fn verify(key: &KeyMaterial, alg: Alg, signing_input: &[u8], sig: &[u8]) -> 
         (KeyMaterial::Rsa(k), Alg::PS512) => k.verify_pss(Hash::Sha512, msg, sig),
         // ECDSA signatures in JWS are r || s (P1363), never DER.
         (KeyMaterial::P256(k), Alg::ES256) => k.verify(msg, sig),
-        (KeyMaterial::P384(k), Alg::ES384) => p384::ecdsa::Signature::try_from(sig)
-            .map(|s| {
-                k.verify_digest(
-                    |d: &mut hmac_sha512::sha384::Hash| {
-                        d.update(msg);
-                        Ok(())
-                    },
-                    &s,
-                )
-                .is_ok()
-            })
-            .unwrap_or(false),
+        (KeyMaterial::P384(k), Alg::ES384) => k.verify(msg, sig),
         // Strict: also refuses small-order keys and R points, which admit forgeries that
         // verify under many messages.
         (KeyMaterial::Ed25519(k), Alg::EdDSA) => k.verify(msg, sig),

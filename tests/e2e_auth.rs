@@ -21,6 +21,7 @@ fn config() -> Value {
     let main_jwks = json!({"keys": [
         k.rsa.jwk(Some("rsa1"), false),
         k.ec.jwk(Some("ec1"), true),
+        k.ec384.jwk(Some("ec384"), false),
         k.ed.jwk(Some("ed1"), false),
         {"kty": "RSA", "kid": "enc1", "use": "enc", "n": "AQAB", "e": "AQAB"},
         {"kty": "XYZ", "kid": "weird"}
@@ -79,6 +80,7 @@ fn verifies_tokens_like_jwt_authn() {
         ("RS256", &k.rsa, "rsa1"),
         ("PS256", &k.ps, "rsa1"),
         ("ES256", &k.ec, "ec1"),
+        ("ES384", &k.ec384, "ec384"),
         ("EdDSA", &k.ed, "ed1"),
     ] {
         let t = signer.sign(Some(kid), &main(json!({}))).unwrap();

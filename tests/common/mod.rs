@@ -76,6 +76,7 @@ pub struct Keys {
     pub rsa: Signer,
     pub ps: Signer,
     pub ec: Signer,
+    pub ec384: Signer,
     pub ed: Signer,
     pub hs: Signer,
     /// A second RSA key, published nowhere: signs "bad signature" tokens.
@@ -92,6 +93,7 @@ pub fn keys() -> &'static Keys {
             ps: Signer::from_pem(Alg::PS256, &rsa_pem).unwrap(),
             rsa,
             ec: Signer::generate(Alg::ES256).unwrap(),
+            ec384: Signer::generate(Alg::ES384).unwrap(),
             ed: Signer::generate(Alg::EdDSA).unwrap(),
             hs: Signer::generate(Alg::HS256).unwrap(),
             rogue: Signer::generate(Alg::RS256).unwrap(),
