@@ -91,6 +91,7 @@ impl P384Key {
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::weierstrass::Field as _;
     use p384::ecdsa::signature::Signer;
     use p384::ecdsa::{Signature, SigningKey};
 

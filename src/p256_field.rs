@@ -5,6 +5,8 @@
 //! special form turns the reduction into additions of the product's words. Only public
 //! values pass through here (a key, a signature, a digest), so variable time is fine.
 
+use crate::weierstrass::Field;
+
 /// An element, little-endian limbs: any value below 2^256 that is congruent to it, so below
 /// 2p but not always below p. Sums, differences and products skip the final subtraction;
 /// comparisons and output bring the value below p first.
@@ -200,12 +202,40 @@ impl Fe {
         minus_p_if_needed(self.0, false)
     }
 
+    /// The value below p, big-endian.
+    pub fn to_be_bytes(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (chunk, limb) in out.rchunks_exact_mut(4).zip(self.canonical()) {
+            chunk.copy_from_slice(&limb.to_be_bytes());
+        }
+        out
+    }
+}
+
+impl Field for Fe {
+    const BYTES: usize = 32;
+    // p - 2: p's low limb is odd and above 2, so no borrow.
+    const P_MINUS_2: &'static [u32] = &{
+        let mut e = P;
+        e[0] -= 2;
+        e
+    };
+    fn zero() -> Fe {
+        Fe::ZERO
+    }
+    fn one() -> Fe {
+        Fe::ONE
+    }
+    fn from_be_bytes(bytes: &[u8]) -> Option<Fe> {
+        Fe::from_be_bytes(bytes.try_into().ok()?)
+    }
+
     /// Zero is 0 or p, the only values below 2^256 congruent to it.
-    pub fn is_zero(&self) -> bool {
+    fn is_zero(&self) -> bool {
         self.0 == [0; 8] || self.0 == P
     }
 
-    pub fn add(&self, b: &Fe) -> Fe {
+    fn add(&self, b: &Fe) -> Fe {
         // A carry is worth C. If adding C carries again, what wrapped is below C, and
         // adding C once more cannot carry.
         let (s, carry) = add_limbs(&self.0, &b.0);
@@ -213,7 +243,7 @@ impl Fe {
         Fe(add_limbs(&s, &masked(&C, carry)).0)
     }
 
-    pub fn sub(&self, b: &Fe) -> Fe {
+    fn sub(&self, b: &Fe) -> Fe {
         // A borrow took 2^256, which is C too much: take C off, and once more if that
         // borrows again (the second time cannot).
         let (d, borrow) = sub_limbs(&self.0, &b.0);
@@ -221,17 +251,17 @@ impl Fe {
         Fe(sub_limbs(&d, &masked(&C, borrow)).0)
     }
 
-    pub fn neg(&self) -> Fe {
+    fn neg(&self) -> Fe {
         Fe::ZERO.sub(self)
     }
 
-    pub fn double(&self) -> Fe {
+    fn double(&self) -> Fe {
         self.add(self)
     }
 
     /// Product scanning, written out: the 64 limb products of a column-by-column schoolbook
     /// multiplication, kept in locals (a loop over the arrays compiles to bounds-checked loads).
-    pub fn mul(&self, b: &Fe) -> Fe {
+    fn mul(&self, b: &Fe) -> Fe {
         let [a0, a1, a2, a3, a4, a5, a6, a7] = self.0.map(u64::from);
         let [b0, b1, b2, b3, b4, b5, b6, b7] = b.0.map(u64::from);
         let mut c = [0u32; 16];
@@ -296,7 +326,7 @@ impl Fe {
     }
 
     /// As `mul(self, self)`, with each cross product computed once and doubled.
-    pub fn square(&self) -> Fe {
+    fn square(&self) -> Fe {
         let [a0, a1, a2, a3, a4, a5, a6, a7] = self.0.map(u64::from);
         let mut c = [0u32; 16];
         let mut col = Column::default();
@@ -339,66 +369,12 @@ impl Fe {
         c[15] = col.next();
         reduce(&c)
     }
-
-    /// The value below p, big-endian.
-    pub fn to_be_bytes(self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (chunk, limb) in out.rchunks_exact_mut(4).zip(self.canonical()) {
-            chunk.copy_from_slice(&limb.to_be_bytes());
-        }
-        out
-    }
-}
-
-impl crate::weierstrass::Field for Fe {
-    const BYTES: usize = 32;
-    const P_MINUS_2: &'static [u32] = &[
-        0xffff_fffd,
-        0xffff_ffff,
-        0xffff_ffff,
-        0,
-        0,
-        0,
-        1,
-        0xffff_ffff,
-    ];
-    fn zero() -> Fe {
-        Fe::ZERO
-    }
-    fn one() -> Fe {
-        Fe::ONE
-    }
-    fn from_be_bytes(bytes: &[u8]) -> Option<Fe> {
-        Fe::from_be_bytes(bytes.try_into().ok()?)
-    }
-    fn is_zero(&self) -> bool {
-        Fe::is_zero(self)
-    }
-    fn add(&self, b: &Fe) -> Fe {
-        Fe::add(self, b)
-    }
-    fn sub(&self, b: &Fe) -> Fe {
-        Fe::sub(self, b)
-    }
-    fn neg(&self) -> Fe {
-        Fe::neg(self)
-    }
-    fn double(&self) -> Fe {
-        Fe::double(self)
-    }
-    fn mul(&self, b: &Fe) -> Fe {
-        Fe::mul(self, b)
-    }
-    fn square(&self) -> Fe {
-        Fe::square(self)
-    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::weierstrass::Field as _;
 
     fn fe(hex: &str) -> Fe {
         Fe::from_be_bytes(&hex32(hex)).unwrap()

@@ -6,6 +6,8 @@
 //! of p is the limb itself, added as a few shifted copies. Only public values pass through
 //! here, so variable time is fine.
 
+use crate::weierstrass::Field;
+
 const LIMBS: usize = 12;
 
 /// p, little-endian limbs.
@@ -156,44 +158,6 @@ impl Fe {
         Fe(R)
     }
 
-    pub fn is_zero(&self) -> bool {
-        self.0 == [0; LIMBS]
-    }
-
-    pub fn add(&self, b: &Fe) -> Fe {
-        let (s, carry) = add_limbs(&self.0, &b.0);
-        if carry || ge(&s, &P) {
-            Fe(sub_limbs(&s, &P).0)
-        } else {
-            Fe(s)
-        }
-    }
-
-    pub fn sub(&self, b: &Fe) -> Fe {
-        let (d, borrow) = sub_limbs(&self.0, &b.0);
-        if borrow {
-            Fe(add_limbs(&d, &P).0)
-        } else {
-            Fe(d)
-        }
-    }
-
-    pub fn neg(&self) -> Fe {
-        Fe::ZERO.sub(self)
-    }
-
-    pub fn double(&self) -> Fe {
-        self.add(self)
-    }
-
-    pub fn mul(&self, b: &Fe) -> Fe {
-        Fe(mont_mul(&self.0, &b.0))
-    }
-
-    pub fn square(&self) -> Fe {
-        self.mul(self)
-    }
-
     /// The value, big-endian.
     pub fn to_be_bytes(self) -> [u8; 48] {
         let mut unit = [0u32; LIMBS];
@@ -210,22 +174,14 @@ impl Fe {
     }
 }
 
-impl crate::weierstrass::Field for Fe {
+impl Field for Fe {
     const BYTES: usize = 48;
-    const P_MINUS_2: &'static [u32] = &[
-        0xffff_fffd,
-        0,
-        0,
-        0xffff_ffff,
-        0xffff_fffe,
-        0xffff_ffff,
-        0xffff_ffff,
-        0xffff_ffff,
-        0xffff_ffff,
-        0xffff_ffff,
-        0xffff_ffff,
-        0xffff_ffff,
-    ];
+    // p - 2: p's low limb is odd and above 2, so no borrow.
+    const P_MINUS_2: &'static [u32] = &{
+        let mut e = P;
+        e[0] -= 2;
+        e
+    };
     fn zero() -> Fe {
         Fe::ZERO
     }
@@ -235,26 +191,43 @@ impl crate::weierstrass::Field for Fe {
     fn from_be_bytes(bytes: &[u8]) -> Option<Fe> {
         Fe::from_be_bytes(bytes.try_into().ok()?)
     }
+
     fn is_zero(&self) -> bool {
-        Fe::is_zero(self)
+        self.0 == [0; LIMBS]
     }
+
     fn add(&self, b: &Fe) -> Fe {
-        Fe::add(self, b)
+        let (s, carry) = add_limbs(&self.0, &b.0);
+        if carry || ge(&s, &P) {
+            Fe(sub_limbs(&s, &P).0)
+        } else {
+            Fe(s)
+        }
     }
+
     fn sub(&self, b: &Fe) -> Fe {
-        Fe::sub(self, b)
+        let (d, borrow) = sub_limbs(&self.0, &b.0);
+        if borrow {
+            Fe(add_limbs(&d, &P).0)
+        } else {
+            Fe(d)
+        }
     }
+
     fn neg(&self) -> Fe {
-        Fe::neg(self)
+        Fe::ZERO.sub(self)
     }
+
     fn double(&self) -> Fe {
-        Fe::double(self)
+        self.add(self)
     }
+
     fn mul(&self, b: &Fe) -> Fe {
-        Fe::mul(self, b)
+        Fe(mont_mul(&self.0, &b.0))
     }
+
     fn square(&self) -> Fe {
-        Fe::square(self)
+        self.mul(self)
     }
 }
 
@@ -262,7 +235,6 @@ impl crate::weierstrass::Field for Fe {
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::weierstrass::Field as _;
     use crypto_bigint::{BoxedUint, NonZero};
 
     /// p, big-endian.
