@@ -2,42 +2,23 @@
 //! claims to headers, answers CORS and applies claim-based authorization.
 //!
 //! Everything but `host` is a pure core with no proxy-wasm import, tested natively; `host` is
-//! the thin layer compiled only for wasm.
+//! the thin layer compiled only for wasm. Dependencies run one way:
+//! `host` → `pipeline` (with `reply`, `stats`) → `authn` → `policy`, `jwks` → `jwt`,
+//! `request` → `crypto`; `config` compiles every section and reads only `config::schema`
+//! back. `cli` is the native-only tool code.
 
-pub mod authenticator;
-pub mod authz;
-pub mod claims;
-pub mod config;
-pub mod cors;
-pub mod ecdsa_p256;
-pub mod ecdsa_p384;
-pub mod ed25519;
-pub mod extractor;
-pub mod header_map;
-pub mod jwks;
-pub mod jwks_cache;
-pub mod jwt;
-pub mod keystore;
+pub mod authn;
 #[cfg(not(target_arch = "wasm32"))]
-pub mod mint;
-pub mod montgomery;
-pub mod p256_field;
-pub mod p384_field;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod jwks;
+pub mod jwt;
 pub mod pipeline;
+pub mod policy;
 pub mod reply;
 pub mod request;
-pub mod rsa;
-pub mod rules;
-pub mod signature;
 pub mod stats;
-pub mod status;
-pub mod strict_json;
-pub mod string_match;
-pub mod summary;
-pub mod token_cache;
-pub mod verifier;
-pub mod weierstrass;
-pub mod wnaf;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

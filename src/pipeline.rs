@@ -1,17 +1,17 @@
 //! The order of work for one request, with no host in sight: CORS, header sanitizing, rule
 //! match, authentication, authorization, then the edits for the upstream request.
 
-use crate::authenticator::{Authenticator, Keys, VerifiedToken};
-use crate::authz::Identity;
-use crate::claims;
+use crate::authn::authenticator::{Authenticator, Keys, VerifiedToken};
 use crate::config::{FilterConfig, Routing};
-use crate::cors::CorsDecision;
-use crate::extractor;
+use crate::jwt::claims;
+use crate::jwt::error::AuthError;
+use crate::policy::authz::Identity;
+use crate::policy::cors::CorsDecision;
+use crate::policy::rules;
 use crate::reply::{self, LocalReply};
-use crate::request::{Request, RequestEdits};
-use crate::rules;
+use crate::request::extractor;
+use crate::request::view::{Request, RequestEdits};
 use crate::stats::{Counter, Tally};
-use crate::status::AuthError;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {

@@ -1,8 +1,8 @@
 //! Local replies the filter sends instead of forwarding: failures with Envoy's bodies and
 //! `WWW-Authenticate` challenge, RBAC denials, CORS preflight answers.
 
-use crate::request::Request;
-use crate::status::AuthError;
+use crate::jwt::error::AuthError;
+use crate::request::view::Request;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalReply {

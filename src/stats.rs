@@ -2,7 +2,7 @@
 //! mean the same) and the set one request moves, kept as a bit set so counting costs no
 //! allocation on the hot path.
 
-use crate::status::AuthError;
+use crate::jwt::error::AuthError;
 
 /// Every name starts with this; Envoy shows plugin metrics under `wasmcustom.` on `/stats`
 /// and without that prefix on its Prometheus endpoint.

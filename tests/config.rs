@@ -7,9 +7,9 @@
     clippy::indexing_slicing
 )]
 
+use envoy_jwt_authz::cli::mint::Signer;
 use envoy_jwt_authz::config::{self, Routing};
-use envoy_jwt_authz::jwt::Alg;
-use envoy_jwt_authz::mint::Signer;
+use envoy_jwt_authz::crypto::signature::Alg;
 use serde_json::{json, Value};
 
 fn jwks() -> String {
@@ -123,7 +123,10 @@ fn defaults_when_fields_are_absent() {
     assert_eq!(p.clock_skew_seconds, 60);
     assert!(!p.forward && !p.require_expiration);
     assert_eq!(p.space_delimited_claims, vec!["scope", "scp", "permission"]);
-    assert_eq!(p.locations, envoy_jwt_authz::extractor::default_locations());
+    assert_eq!(
+        p.locations,
+        envoy_jwt_authz::request::extractor::default_locations()
+    );
     assert_eq!(cfg.jwks_unavailable_status, 401);
     assert_eq!(cfg.max_token_size, 8192);
     assert!(matches!(cfg.routing, Routing::Everything(_)));

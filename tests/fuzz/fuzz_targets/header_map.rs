@@ -2,7 +2,7 @@
 //! a map that reads has every name and value inside the buffer it came from.
 #![no_main]
 
-use envoy_jwt_authz::header_map::HeaderMap;
+use envoy_jwt_authz::request::header_map::HeaderMap;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,9 +5,9 @@
 
 use std::sync::OnceLock;
 
-use envoy_jwt_authz::mint;
+use envoy_jwt_authz::cli::mint;
 use envoy_jwt_authz::pipeline::{self, Decision};
-use envoy_jwt_authz::request::Request;
+use envoy_jwt_authz::request::view::Request;
 use envoy_jwt_authz_fuzz::{check_decision, state, SECRET};
 use libfuzzer_sys::fuzz_target;
 
@@ -28,14 +28,23 @@ fuzz_target!(|data: &[u8]| {
     let s = state();
     let mut lines = text.split('\n');
     let mut headers = vec![
-        (":method".to_string(), lines.next().unwrap_or("GET").to_string()),
+        (
+            ":method".to_string(),
+            lines.next().unwrap_or("GET").to_string(),
+        ),
         (":path".to_string(), lines.next().unwrap_or("/").to_string()),
-        (":authority".to_string(), lines.next().unwrap_or("api.test").to_string()),
+        (
+            ":authority".to_string(),
+            lines.next().unwrap_or("api.test").to_string(),
+        ),
     ];
     for line in lines {
         if let Some((n, v)) = line.split_once(':') {
             // `$TOKEN` lets the fuzzer place a valid token anywhere.
-            headers.push((n.to_ascii_lowercase(), v.trim_start().replace("$TOKEN", token())));
+            headers.push((
+                n.to_ascii_lowercase(),
+                v.trim_start().replace("$TOKEN", token()),
+            ));
         }
     }
     let req = Request::new(headers);
@@ -46,7 +55,8 @@ fuzz_target!(|data: &[u8]| {
         for spoofable in ["x-jwt-payload", "x-sub", "x-tenant", "x-roles", "x-obj"] {
             if req.header(spoofable).is_some() {
                 assert!(
-                    edits.remove.iter().any(|r| r == spoofable) || edits.set.iter().any(|(n, _)| n == spoofable),
+                    edits.remove.iter().any(|r| r == spoofable)
+                        || edits.set.iter().any(|(n, _)| n == spoofable),
                     "client-sent {spoofable} forwarded"
                 );
             }

@@ -7,10 +7,10 @@
 #![no_main]
 
 use ed25519_dalek::Signer as _;
-use envoy_jwt_authz::ecdsa_p256::P256Key;
-use envoy_jwt_authz::ecdsa_p384::P384Key;
-use envoy_jwt_authz::ed25519::Ed25519Key;
-use envoy_jwt_authz::rsa::{Hash, RsaKey};
+use envoy_jwt_authz::crypto::ecdsa_p256::P256Key;
+use envoy_jwt_authz::crypto::ecdsa_p384::P384Key;
+use envoy_jwt_authz::crypto::ed25519::Ed25519Key;
+use envoy_jwt_authz::crypto::rsa::{Hash, RsaKey};
 use libfuzzer_sys::fuzz_target;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 

@@ -4,10 +4,10 @@
 
 use std::sync::OnceLock;
 
+use envoy_jwt_authz::authn::keystore::KeyStore;
 use envoy_jwt_authz::config::{self, FilterConfig};
-use envoy_jwt_authz::keystore::KeyStore;
 use envoy_jwt_authz::pipeline::Decision;
-use envoy_jwt_authz::request::Request;
+use envoy_jwt_authz::request::view::Request;
 use serde_json::json;
 
 /// The HMAC secret of the `hs` provider: lets a target sign arbitrary payloads.
@@ -18,7 +18,8 @@ pub fn config() -> FilterConfig {
     let hs = json!({"keys": [{"kty": "oct", "kid": "hs", "alg": "HS256", "k": oct}]}).to_string();
     // A real Ed25519 public key (RFC 8037 A.2): signatures by anyone else never verify.
     let ed = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ed",
-        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}).to_string();
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]})
+    .to_string();
     let cfg = json!({
         "providers": {
             "hs": {"issuer": "https://hs.example", "audiences": ["api"],
@@ -106,7 +107,10 @@ pub fn check_decision(req: &Request, d: &Decision) {
                     "{name} rewritten with an unsafe byte the client did not send: {value:?}"
                 ),
                 "x-jwt-payload" | "x-sub" | "x-tenant" | "x-roles" | "x-obj" => {
-                    assert!(!unsafe_byte(value), "header {name} got an unsafe value {value:?}")
+                    assert!(
+                        !unsafe_byte(value),
+                        "header {name} got an unsafe value {value:?}"
+                    )
                 }
                 other => panic!("unexpected header set: {other}"),
             }

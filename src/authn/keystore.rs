@@ -1,0 +1,73 @@
+//! The keys a VM verifies with, beyond the configuration's own: each provider's current remote
+//! set (with its shared version) and the verified-token cache that depends on them.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::authn::authenticator::Keys;
+use crate::authn::token_cache::TokenCache;
+use crate::config::FilterConfig;
+use crate::jwks::key_set::KeySet;
+use crate::jwt::token::Jwt;
+
+#[derive(Default)]
+struct RemoteSet {
+    version: u64,
+    keys: KeySet,
+}
+
+pub struct KeyStore {
+    remote: Vec<RemoteSet>,
+    cache: RefCell<TokenCache>,
+}
+
+impl KeyStore {
+    pub fn new(cfg: &FilterConfig) -> Self {
+        Self {
+            remote: cfg.providers.iter().map(|_| RemoteSet::default()).collect(),
+            cache: RefCell::new(TokenCache::new(cfg.jwt_cache_size, cfg.max_token_size)),
+        }
+    }
+
+    pub fn remote_version(&self, provider: usize) -> u64 {
+        self.remote.get(provider).map_or(0, |r| r.version)
+    }
+
+    /// Installs a newer remote set; tokens cached for the provider are forgotten, so a key
+    /// removed from the set stops verifying at once.
+    pub fn set_remote(&mut self, provider: usize, version: u64, keys: KeySet) {
+        if let Some(r) = self.remote.get_mut(provider) {
+            *r = RemoteSet { version, keys };
+            self.cache.borrow_mut().drop_provider(provider);
+        }
+    }
+
+    /// (hits, misses) of the verified-token cache since the VM started.
+    pub fn cache_counts(&self) -> (u64, u64) {
+        let c = self.cache.borrow();
+        (c.hits, c.misses)
+    }
+}
+
+impl Keys for KeyStore {
+    fn key_sets<'c>(&'c self, cfg: &'c FilterConfig, provider: usize) -> Vec<&'c KeySet> {
+        let mut sets = Vec::with_capacity(2);
+        if let Some(p) = cfg.providers.get(provider) {
+            sets.push(&p.local_keys);
+        }
+        if let Some(r) = self.remote.get(provider) {
+            sets.push(&r.keys);
+        }
+        sets
+    }
+
+    fn cached(&self, provider: usize, token: &str, now: u64) -> Option<Rc<Jwt>> {
+        self.cache.borrow_mut().get(provider, token, now)
+    }
+
+    fn remember(&self, provider: usize, token: &str, jwt: &Rc<Jwt>, now: u64, skew: u64) {
+        self.cache
+            .borrow_mut()
+            .insert(provider, token, jwt.clone(), now, skew);
+    }
+}

@@ -1,0 +1,260 @@
+//! Verified-token cache: a token that verified for a provider is remembered until it expires,
+//! so a repeated token skips decoding and the signature (the whole cost in the sandbox).
+//! Checks that depend on the request or the clock (time, audiences, lifetime) still run on a
+//! hit; entries of a provider are dropped when its key set changes.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
+
+use crate::jwt::token::Jwt;
+
+/// Entries without `exp` are kept at most this long.
+const MAX_AGE_WITHOUT_EXP: u64 = 300;
+
+/// Where a token lives in the map: its length and last 32 bytes, which end in signature bytes.
+/// Only tokens that verified are ever inserted, so nobody can choose colliding keys, and a
+/// full hash (and the C library's byte-by-byte `memcmp`) over a 700-byte RS256 token was a
+/// visible share of a cached request in the sandbox.
+fn fingerprint(token: &str) -> u64 {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
+    let bytes = token.as_bytes();
+    let tail = bytes.get(bytes.len().saturating_sub(32)..).unwrap_or(bytes);
+    let mut h = mix(0, bytes.len() as u64);
+    let mut words = tail.chunks_exact(8);
+    for w in &mut words {
+        h = mix(h, u64::from_le_bytes(w.try_into().unwrap_or_default()));
+    }
+    for b in words.remainder() {
+        h = mix(h, u64::from(*b));
+    }
+    h
+}
+
+/// Compares eight bytes at a time.
+fn same_token(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
+    (&mut x).zip(&mut y).all(|(p, q)| word(p) == word(q))
+        && x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
+}
+
+/// The map's keys are already fingerprints.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+struct Entry {
+    token: Box<str>,
+    provider: usize,
+    jwt: Rc<Jwt>,
+    /// Unix seconds after which the entry is useless.
+    until: u64,
+}
+
+pub struct TokenCache {
+    capacity: usize,
+    max_token_size: usize,
+    /// Entries by token fingerprint.
+    map: HashMap<u64, Vec<Entry>, BuildHasherDefault<Identity>>,
+    len: usize,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl TokenCache {
+    pub fn new(capacity: usize, max_token_size: usize) -> Self {
+        Self {
+            capacity,
+            max_token_size,
+            map: HashMap::default(),
+            len: 0,
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn get(&mut self, provider: usize, token: &str, now: u64) -> Option<Rc<Jwt>> {
+        let found = self
+            .map
+            .get(&fingerprint(token))
+            .and_then(|es| {
+                es.iter().find(|e| {
+                    e.provider == provider && now <= e.until && same_token(&e.token, token)
+                })
+            })
+            .map(|e| e.jwt.clone());
+        match found {
+            Some(_) => self.hits += 1,
+            None => self.misses += 1,
+        }
+        found
+    }
+
+    /// Remembers a verified token; `skew` extends validity as verification allows.
+    pub fn insert(&mut self, provider: usize, token: &str, jwt: Rc<Jwt>, now: u64, skew: u64) {
+        if self.capacity == 0 || token.len() > self.max_token_size {
+            return;
+        }
+        let until = match jwt.exp {
+            Some(exp) => exp.saturating_add(skew),
+            None => now.saturating_add(MAX_AGE_WITHOUT_EXP),
+        };
+        if until < now {
+            return;
+        }
+        if self.len >= self.capacity {
+            self.evict(now);
+        }
+        let entries = self.map.entry(fingerprint(token)).or_default();
+        let before = entries.len();
+        entries.retain(|e| e.provider != provider || !same_token(&e.token, token));
+        let replaced = before - entries.len();
+        entries.push(Entry {
+            token: token.into(),
+            provider,
+            jwt,
+            until,
+        });
+        self.len = (self.len + 1).saturating_sub(replaced);
+    }
+
+    /// Drops expired entries; if none were, the entries closest to expiry (a tenth of the
+    /// cache), so that eviction cost is paid once per many misses.
+    fn evict(&mut self, now: u64) {
+        self.map.retain(|_, es| {
+            es.retain(|e| now <= e.until);
+            !es.is_empty()
+        });
+        self.len = self.map.values().map(Vec::len).sum();
+        if self.len < self.capacity {
+            return;
+        }
+        let mut untils: Vec<u64> = self.map.values().flatten().map(|e| e.until).collect();
+        untils.sort_unstable();
+        let cut = untils.get(self.capacity / 10).copied().unwrap_or(u64::MAX);
+        self.map.retain(|_, es| {
+            es.retain(|e| e.until > cut);
+            !es.is_empty()
+        });
+        self.len = self.map.values().map(Vec::len).sum();
+    }
+
+    /// The provider's keys changed: what they verified may no longer hold.
+    pub fn drop_provider(&mut self, provider: usize) {
+        self.map.retain(|_, es| {
+            es.retain(|e| e.provider != provider);
+            !es.is_empty()
+        });
+        self.len = self.map.values().map(Vec::len).sum();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::crypto::signature::Alg;
+
+    fn jwt(exp: Option<u64>) -> Rc<Jwt> {
+        Rc::new(Jwt {
+            alg: Alg::EdDSA,
+            kid: None,
+            iss: None,
+            sub: None,
+            audiences: vec![],
+            exp,
+            nbf: None,
+            payload: Default::default(),
+            payload_b64: String::new(),
+        })
+    }
+
+    #[test]
+    fn hits_until_expiry_per_provider() {
+        let mut c = TokenCache::new(10, 100);
+        c.insert(0, "t", jwt(Some(1000)), 900, 60);
+        assert!(c.get(0, "t", 1000).is_some());
+        assert!(c.get(0, "t", 1060).is_some(), "within skew");
+        assert!(c.get(0, "t", 1061).is_none());
+        assert!(c.get(1, "t", 950).is_none(), "another provider");
+        assert_eq!((c.hits, c.misses), (2, 2));
+    }
+
+    #[test]
+    fn bounded_and_flushed_on_key_change() {
+        let mut c = TokenCache::new(20, 100);
+        for i in 0..100u64 {
+            c.insert(0, &format!("t{i}"), jwt(Some(10_000 + i)), 0, 0);
+            assert!(c.len() <= 20);
+        }
+        assert!(c.get(0, "t99", 0).is_some(), "newest kept");
+        c.insert(1, "other", jwt(None), 0, 0);
+        c.drop_provider(0);
+        assert_eq!(c.len(), 1);
+        assert!(c.get(1, "other", 299).is_some());
+        assert!(c.get(1, "other", 301).is_none(), "no exp: bounded age");
+    }
+
+    #[test]
+    fn tokens_sharing_a_fingerprint_stay_apart() {
+        let tail = "x".repeat(40);
+        let (a, b) = (format!("a{tail}"), format!("b{tail}"));
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        let mut c = TokenCache::new(10, 100);
+        c.insert(0, &a, jwt(Some(1000)), 0, 0);
+        assert!(c.get(0, &b, 0).is_none(), "same fingerprint, other token");
+        c.insert(0, &b, jwt(Some(2000)), 0, 0);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(0, &a, 0).unwrap().exp, Some(1000));
+        assert_eq!(c.get(0, &b, 0).unwrap().exp, Some(2000));
+        c.insert(0, &a, jwt(Some(3000)), 0, 0);
+        assert_eq!(c.len(), 2, "a re-insert replaces");
+        assert_eq!(c.get(0, &a, 0).unwrap().exp, Some(3000));
+        for (x, y) in [
+            ("abcdefghij", "abcdefghiJ"),
+            ("abcdefgh", "abcdefgX"),
+            ("", "a"),
+        ] {
+            assert!(!same_token(x, y) && same_token(x, x));
+        }
+    }
+
+    #[test]
+    fn refuses_oversized_and_disabled() {
+        let mut c = TokenCache::new(10, 4);
+        c.insert(0, "toolong", jwt(None), 0, 0);
+        assert!(c.is_empty());
+        let mut off = TokenCache::new(0, 100);
+        off.insert(0, "t", jwt(None), 0, 0);
+        assert!(off.is_empty());
+    }
+}

@@ -1,0 +1,8 @@
+//! Native-only code of the `jwt-authz` tool: token minting for tests and demos, and the
+//! human-readable summary of a configuration. Compiled only for native targets, so none of it
+//! (nor `jwt-simple`) reaches the `.wasm`.
+//!
+//! May use: anything in the core. Nothing in the core uses it.
+
+pub mod mint;
+pub mod summary;

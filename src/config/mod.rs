@@ -1,0 +1,282 @@
+//! The plugin configuration JSON (the contract in `shared/plugin-config.md`): its schema
+//! (`schema`, a leaf), and its compilation into a [`FilterConfig`] (`model`) that is either
+//! whole and valid or refused with one error naming the JSON path. Nothing is half-applied.
+//!
+//! May use: every section's own `compile` (`policy`, `request`, `jwks`). Must not be used by
+//! those sections, which read only `schema`: that keeps the compilation free of circles.
+
+mod model;
+pub mod schema;
+
+pub use model::{
+    ClaimToHeader, FilterConfig, Provider, RemoteJwks, Routing, DEFAULT_CACHE_DURATION_MS,
+    DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_JWT_CACHE_SIZE, DEFAULT_KID_REFETCH_MS,
+    DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TIMEOUT_MS,
+};
+
+use crate::jwks::key_set::{self as jwks, KeySet};
+use crate::policy::rules::Requirement;
+use schema::{header_name, ConfigError, RawConfig, RawProvider, RawRemoteJwks};
+
+/// Parses and validates the whole configuration.
+pub fn parse(bytes: &[u8]) -> Result<FilterConfig, ConfigError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let message = err.inner().to_string().replace('`', "\"");
+        // Drop serde_json's " at line 1 column 42": the path already says where.
+        let message = match message.rfind(" at line ") {
+            Some(i) => message.get(..i).unwrap_or(&message).to_string(),
+            None => message,
+        };
+        ConfigError::at(
+            if path == "." { String::new() } else { path },
+            without_aliases(&message),
+        )
+    })?;
+    compile(raw)
+}
+
+/// serde lists every accepted spelling of the expected fields; the lowerCamelCase aliases
+/// only double that list, so keep the snake_case names.
+fn without_aliases(message: &str) -> String {
+    const MARK: &str = ", expected one of ";
+    match message.split_once(MARK) {
+        Some((head, names)) => {
+            let kept: Vec<&str> = names
+                .split(", ")
+                .filter(|n| !n.bytes().any(|b| b.is_ascii_uppercase()))
+                .collect();
+            format!("{head}{MARK}{}", kept.join(", "))
+        }
+        None => message.to_string(),
+    }
+}
+
+fn compile_provider(
+    name: &str,
+    raw: RawProvider,
+    warnings: &mut Vec<String>,
+) -> Result<Provider, ConfigError> {
+    let at = |field: &str| format!("providers.{name}.{field}");
+    if raw.remote_jwks.is_none() && raw.local_jwks.is_none() {
+        return Err(ConfigError::at(
+            format!("providers.{name}"),
+            "needs remote_jwks or local_jwks",
+        ));
+    }
+    let local_keys = match raw.local_jwks {
+        None => KeySet::default(),
+        Some(local) => {
+            let path = at("local_jwks.inline_string");
+            let loaded = jwks::parse(local.inline_string.as_bytes(), true)
+                .map_err(|e| ConfigError::at(&path, e))?;
+            for s in &loaded.skipped {
+                warnings.push(format!("{path}: skipped {s}"));
+            }
+            if loaded.set.is_empty() && raw.remote_jwks.is_none() {
+                let why = if loaded.skipped.is_empty() {
+                    "the key set is empty".to_string()
+                } else {
+                    format!("no usable key ({})", loaded.skipped.join("; "))
+                };
+                return Err(ConfigError::at(path, why));
+            }
+            loaded.set
+        }
+    };
+    let remote = match raw.remote_jwks {
+        None => None,
+        Some(r) => Some(compile_remote(&at("remote_jwks"), r)?),
+    };
+    let locations = crate::request::extractor::compile_locations(
+        &at(""),
+        raw.from_headers.map(|hs| {
+            hs.into_iter()
+                .map(|h| (h.name, h.value_prefix))
+                .collect::<Vec<_>>()
+        }),
+        raw.from_params,
+        raw.from_cookies,
+    )?;
+    let forward_payload_header = match raw.forward_payload_header {
+        None => None,
+        Some(h) => Some(header_name(&at("forward_payload_header"), &h)?),
+    };
+    let mut claim_to_headers = Vec::with_capacity(raw.claim_to_headers.len());
+    for (i, c) in raw.claim_to_headers.into_iter().enumerate() {
+        let header = header_name(
+            &at(&format!("claim_to_headers[{i}].header_name")),
+            &c.header_name,
+        )?;
+        if header.starts_with(':') || header == "host" {
+            return Err(ConfigError::at(
+                at(&format!("claim_to_headers[{i}].header_name")),
+                "may not name a pseudo-header or host",
+            ));
+        }
+        if c.claim_name.is_empty() || c.claim_name.split('.').any(str::is_empty) {
+            return Err(ConfigError::at(
+                at(&format!("claim_to_headers[{i}].claim_name")),
+                format!("invalid claim path {:?}", c.claim_name),
+            ));
+        }
+        claim_to_headers.push(ClaimToHeader {
+            header,
+            path: c.claim_name.split('.').map(str::to_owned).collect(),
+        });
+    }
+    let max_lifetime_seconds = raw.max_lifetime.map(|m| m.0 / 1000);
+    Ok(Provider {
+        name: name.to_string(),
+        issuer: raw.issuer.filter(|i| !i.is_empty()),
+        audiences: raw.audiences,
+        locations,
+        forward: raw.forward,
+        forward_payload_header,
+        pad_forward_payload_header: raw.pad_forward_payload_header,
+        claim_to_headers,
+        space_delimited_claims: raw.space_delimited_claims.unwrap_or_else(|| {
+            ["scope", "scp", "permission"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        }),
+        clock_skew_seconds: raw.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS),
+        require_expiration: raw.require_expiration,
+        max_lifetime_seconds,
+        local_keys,
+        remote,
+    })
+}
+
+fn compile_remote(at: &str, raw: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
+    let uri = &raw.http_uri.uri;
+    let rest = uri
+        .strip_prefix("https://")
+        .or_else(|| uri.strip_prefix("http://"))
+        .ok_or_else(|| {
+            ConfigError::at(
+                format!("{at}.http_uri.uri"),
+                format!("{uri:?} is not an http:// or https:// URI"),
+            )
+        })?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or("/")),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return Err(ConfigError::at(
+            format!("{at}.http_uri.uri"),
+            format!("{uri:?} has no host"),
+        ));
+    }
+    if raw.http_uri.cluster.is_empty() {
+        return Err(ConfigError::at(
+            format!("{at}.http_uri.cluster"),
+            "must not be empty",
+        ));
+    }
+    Ok(RemoteJwks {
+        cluster: raw.http_uri.cluster,
+        authority: authority.to_string(),
+        path: path.to_string(),
+        timeout_ms: raw.http_uri.timeout.map_or(DEFAULT_TIMEOUT_MS, |m| m.0),
+        cache_duration_ms: raw
+            .cache_duration
+            .map_or(DEFAULT_CACHE_DURATION_MS, |m| m.0),
+        kid_refetch_interval_ms: raw
+            .kid_refetch_interval
+            .map_or(DEFAULT_KID_REFETCH_MS, |m| m.0),
+    })
+}
+
+fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
+    let mut warnings = Vec::new();
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    for (name, p) in raw.providers {
+        providers.push(compile_provider(&name, p, &mut warnings)?);
+    }
+    let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+    let routing = match raw.rules {
+        Some(rules) => {
+            let mut out = Vec::with_capacity(rules.len());
+            for (i, r) in rules.into_iter().enumerate() {
+                out.push(crate::policy::rules::compile_rule(
+                    &format!("rules[{i}]"),
+                    r,
+                    &names,
+                )?);
+            }
+            Routing::Rules(out)
+        }
+        None => {
+            if providers.is_empty() {
+                return Err(ConfigError::at(
+                    "providers",
+                    "at least one provider is needed when \"rules\" is absent",
+                ));
+            }
+            Routing::Everything(Requirement::Any(
+                (0..providers.len())
+                    .map(|i| Requirement::Provider {
+                        index: i,
+                        audiences: None,
+                    })
+                    .collect(),
+            ))
+        }
+    };
+    let cors = match raw.cors {
+        None => None,
+        Some(c) => Some(crate::policy::cors::compile("cors", c)?),
+    };
+    let authorization = match raw.authorization {
+        None => None,
+        Some(a) => Some(crate::policy::authz::compile("authorization", a)?),
+    };
+    let jwks_unavailable_status = match raw.jwks_unavailable_status {
+        None => 401,
+        Some(s @ (401 | 503)) => s,
+        Some(s) => {
+            return Err(ConfigError::at(
+                "jwks_unavailable_status",
+                format!("must be 401 or 503, got {s}"),
+            ))
+        }
+    };
+    let max_token_size = raw.max_token_size.unwrap_or(DEFAULT_MAX_TOKEN_SIZE);
+    if !(64..=65536).contains(&max_token_size) {
+        return Err(ConfigError::at(
+            "max_token_size",
+            "must be between 64 and 65536 bytes",
+        ));
+    }
+    let jwt_cache_size = raw.jwt_cache_size.unwrap_or(DEFAULT_JWT_CACHE_SIZE);
+    if jwt_cache_size > 100_000 {
+        return Err(ConfigError::at("jwt_cache_size", "must be at most 100000"));
+    }
+    let mut sanitized_headers: Vec<String> = Vec::new();
+    for p in &providers {
+        let names = p
+            .forward_payload_header
+            .iter()
+            .chain(p.claim_to_headers.iter().map(|c| &c.header));
+        for n in names {
+            if !sanitized_headers.contains(n) {
+                sanitized_headers.push(n.clone());
+            }
+        }
+    }
+    Ok(FilterConfig {
+        providers,
+        routing,
+        cors,
+        authorization,
+        jwks_unavailable_status,
+        max_token_size,
+        jwt_cache_size,
+        sanitized_headers,
+        warnings,
+    })
+}

@@ -1,0 +1,251 @@
+//! Which requests need which tokens: Envoy `jwt_authn` rules (first match wins) and the
+//! requirement tree they name.
+
+use regex_lite::Regex;
+
+use crate::config::schema::{ConfigError, RawRequirement, RawRule};
+use crate::policy::string_match::full_regex;
+use crate::request::view::Request;
+
+#[derive(Debug)]
+pub enum PathMatch {
+    Prefix(String),
+    Exact(String),
+    Regex(Regex),
+}
+
+/// A host pattern: exact, or `*.suffix` / `*suffix`; compared without port, ignoring case.
+#[derive(Debug, Clone)]
+pub enum HostPattern {
+    Exact(String),
+    Suffix(String),
+    Any,
+}
+
+impl HostPattern {
+    pub fn parse(s: &str) -> Self {
+        let s = s.to_ascii_lowercase();
+        match s.strip_prefix('*') {
+            Some("") => Self::Any,
+            Some(rest) => Self::Suffix(rest.to_string()),
+            None => Self::Exact(crate::request::view::strip_port(&s).to_string()),
+        }
+    }
+
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Exact(h) => host.eq_ignore_ascii_case(h),
+            Self::Suffix(sfx) => {
+                host.len() > sfx.len()
+                    && host
+                        .get(host.len() - sfx.len()..)
+                        .is_some_and(|t| t.eq_ignore_ascii_case(sfx))
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RouteMatch {
+    pub path: PathMatch,
+    pub methods: Option<Vec<String>>,
+    pub hosts: Option<Vec<HostPattern>>,
+}
+
+impl RouteMatch {
+    pub fn matches(&self, req: &Request) -> bool {
+        let path = req.path();
+        let path_ok = match &self.path {
+            PathMatch::Prefix(p) => path.starts_with(p.as_str()),
+            PathMatch::Exact(p) => path == p,
+            PathMatch::Regex(r) => r.is_match(path),
+        };
+        path_ok
+            && self
+                .methods
+                .as_ref()
+                .is_none_or(|ms| ms.iter().any(|m| m == req.method()))
+            && self.hosts.as_ref().is_none_or(|hs| {
+                let host = req.host_without_port();
+                hs.iter().any(|h| h.matches(host))
+            })
+    }
+}
+
+/// What a matched request must present. Providers are indexes into `FilterConfig::providers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    Provider {
+        index: usize,
+        /// `provider_and_audiences`: replaces the provider's audiences.
+        audiences: Option<Vec<String>>,
+    },
+    Any(Vec<Requirement>),
+    All(Vec<Requirement>),
+    AllowMissing,
+    AllowMissingOrFailed,
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub route: RouteMatch,
+    /// `None`: no JWT check for matching requests.
+    pub requires: Option<Requirement>,
+}
+
+/// The first rule matching the request, if any.
+pub fn find<'a>(rules: &'a [Rule], req: &Request) -> Option<&'a Rule> {
+    rules.iter().find(|r| r.route.matches(req))
+}
+
+pub fn compile_rule(at: &str, raw: RawRule, providers: &[&str]) -> Result<Rule, ConfigError> {
+    let m = raw.route;
+    let mut paths = Vec::new();
+    if let Some(p) = m.prefix {
+        paths.push(PathMatch::Prefix(p));
+    }
+    if let Some(p) = m.path {
+        paths.push(PathMatch::Exact(p));
+    }
+    if let Some(r) = m.safe_regex {
+        paths.push(PathMatch::Regex(full_regex(
+            &format!("{at}.match.safe_regex.regex"),
+            &r.regex,
+        )?));
+    }
+    if paths.len() != 1 {
+        return Err(ConfigError::at(
+            format!("{at}.match"),
+            "exactly one of prefix, path, safe_regex is required",
+        ));
+    }
+    let path = paths
+        .pop()
+        .ok_or_else(|| ConfigError::at(format!("{at}.match"), "no path matcher"))?;
+    let route = RouteMatch {
+        path,
+        methods: m.methods,
+        hosts: m
+            .hosts
+            .map(|hs| hs.iter().map(|h| HostPattern::parse(h)).collect()),
+    };
+    let requires = match raw.requires {
+        None => None,
+        Some(r) => Some(compile_requirement(
+            &format!("{at}.requires"),
+            r,
+            providers,
+        )?),
+    };
+    Ok(Rule { route, requires })
+}
+
+fn provider(at: &str, name: &str, providers: &[&str]) -> Result<usize, ConfigError> {
+    providers
+        .iter()
+        .position(|p| *p == name)
+        .ok_or_else(|| ConfigError::at(at, format!("unknown provider {name:?}")))
+}
+
+fn compile_requirement(
+    at: &str,
+    raw: RawRequirement,
+    providers: &[&str],
+) -> Result<Requirement, ConfigError> {
+    Ok(match raw {
+        RawRequirement::ProviderName(name) => Requirement::Provider {
+            index: provider(&format!("{at}.provider_name"), &name, providers)?,
+            audiences: None,
+        },
+        RawRequirement::ProviderAndAudiences(pa) => Requirement::Provider {
+            index: provider(
+                &format!("{at}.provider_and_audiences.provider_name"),
+                &pa.provider_name,
+                providers,
+            )?,
+            audiences: Some(pa.audiences),
+        },
+        RawRequirement::RequiresAny(list) => Requirement::Any(compile_list(
+            &format!("{at}.requires_any"),
+            list.requirements,
+            providers,
+        )?),
+        RawRequirement::RequiresAll(list) => Requirement::All(compile_list(
+            &format!("{at}.requires_all"),
+            list.requirements,
+            providers,
+        )?),
+        RawRequirement::AllowMissing(_) => Requirement::AllowMissing,
+        RawRequirement::AllowMissingOrFailed(_) => Requirement::AllowMissingOrFailed,
+    })
+}
+
+fn compile_list(
+    at: &str,
+    list: Vec<RawRequirement>,
+    providers: &[&str],
+) -> Result<Vec<Requirement>, ConfigError> {
+    if list.is_empty() {
+        return Err(ConfigError::at(
+            format!("{at}.requirements"),
+            "must list at least one requirement",
+        ));
+    }
+    list.into_iter()
+        .enumerate()
+        .map(|(i, r)| compile_requirement(&format!("{at}.requirements[{i}]"), r, providers))
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, path: &str, host: &str) -> Request {
+        Request::new(vec![
+            (":method".into(), method.into()),
+            (":path".into(), path.into()),
+            (":authority".into(), host.into()),
+        ])
+    }
+
+    fn rule(json: &str) -> Result<Rule, ConfigError> {
+        compile_rule("rules[0]", serde_json::from_str(json).unwrap(), &["a", "b"])
+    }
+
+    #[test]
+    fn route_matching() {
+        let r = rule(r#"{"match":{"prefix":"/api","methods":["GET"],"hosts":["*.example.com"]}}"#)
+            .unwrap();
+        assert!(r
+            .route
+            .matches(&req("GET", "/api/x?q", "svc.example.com:8080")));
+        assert!(!r.route.matches(&req("POST", "/api/x", "svc.example.com")));
+        assert!(!r.route.matches(&req("GET", "/apx", "svc.example.com")));
+        assert!(!r.route.matches(&req("GET", "/api", "example.com")));
+        let r = rule(r#"{"match":{"path":"/exact"}}"#).unwrap();
+        assert!(r.route.matches(&req("GET", "/exact?x=1", "h")));
+        assert!(!r.route.matches(&req("GET", "/exact/", "h")));
+        let r = rule(r#"{"match":{"safe_regex":{"regex":"/v[0-9]+/.*"}}}"#).unwrap();
+        assert!(r.route.matches(&req("GET", "/v2/x", "h")));
+        assert!(!r.route.matches(&req("GET", "/a/v2/x", "h")));
+        let r = rule(r#"{"match":{"prefix":"/","hosts":["SVC2.example.com"]}}"#).unwrap();
+        assert!(r.route.matches(&req("GET", "/", "svc2.EXAMPLE.com:443")));
+    }
+
+    #[test]
+    fn requirement_errors_name_the_path() {
+        let e = rule(r#"{"match":{"prefix":"/"},"requires":{"requires_any":{"requirements":[{"provider_name":"a"},{"provider_name":"zz"}]}}}"#)
+            .unwrap_err();
+        assert_eq!(
+            e.path,
+            "rules[0].requires.requires_any.requirements[1].provider_name"
+        );
+        let e = rule(r#"{"match":{"prefix":"/","path":"/x"}}"#).unwrap_err();
+        assert_eq!(e.path, "rules[0].match");
+        let e = rule(r#"{"match":{"safe_regex":{"regex":"(["}}}"#).unwrap_err();
+        assert_eq!(e.path, "rules[0].match.safe_regex.regex");
+    }
+}
