@@ -58,6 +58,8 @@ fn config() -> Value {
             {"match": {"prefix": "/fwd"}, "requires": {"provider_name": "fwd"}},
             {"match": {"prefix": "/aud"}, "requires": {"provider_and_audiences": {
                 "provider_name": "main", "audiences": ["api://special"]}}},
+            {"match": {"prefix": "/optional"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "main"}, {"allow_missing": {}}]}}},
             {"match": {"prefix": "/"}, "requires": {"provider_name": "main"}}
         ]
     })
@@ -287,6 +289,41 @@ fn verifies_tokens_like_jwt_authn() {
         &r,
         401,
         "Jwt issuer is not configured",
+    );
+    // What Istio's RequestAuthentication generates. "Missing" is the weakest answer of a
+    // requires_any: an issuer no provider knows outranks it, as in Envoy.
+    let optional = |token: Option<&str>| {
+        let mut args = vec!["-H".to_string(), "Host: api.example.com".to_string()];
+        if let Some(t) = token {
+            args.extend(["-H".to_string(), bearer(t)]);
+        }
+        args.push("/optional".to_string());
+        env.curl(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    c.eq("any [main, allow_missing] none", optional(None).status, 200);
+    c.eq(
+        "any [main, allow_missing] good",
+        optional(Some(&good)).status,
+        200,
+    );
+    let r = optional(Some(&rogue));
+    c.reply(
+        "any [main, allow_missing] bad",
+        &r,
+        401,
+        "Jwt verification fails",
+    );
+    let r = optional(Some(&wrong_iss));
+    c.reply(
+        "any [main, allow_missing] unknown issuer",
+        &r,
+        401,
+        "Jwt issuer is not configured",
+    );
+    c.eq(
+        "any [main, allow_missing] unknown issuer challenge",
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"http://api.example.com/optional\", error=\"invalid_token\""),
     );
     let r = env.curl(&["-H", &bearer(&rogue), "/allow-failed"]);
     c.eq("allow_missing_or_failed bad", r.status, 200);

@@ -1,6 +1,8 @@
 //! Evaluation of a requirement tree against the tokens in a request, with Envoy `jwt_authn`
 //! semantics: every token at a provider's locations must verify; `requires_any` reports the
-//! last real failure (missing and unknown-issuer results count as "no token").
+//! last real failure, else an unknown issuer, else a missing token: "missing" is the weakest
+//! answer, so a well-signed token from an issuer no provider knows is refused as such, with
+//! `error="invalid_token"`, even when an `allow_missing` sits beside the provider.
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -139,6 +141,9 @@ impl<'a, K: Keys> Authenticator<'a, K> {
                     match self.evaluate(child) {
                         Ok(v) => return Ok(v),
                         Err(e) if !e.is_missing_like() => last = e,
+                        Err(AuthError::UnknownIssuer) if last == AuthError::Missing => {
+                            last = AuthError::UnknownIssuer;
+                        }
                         Err(_) => {}
                     }
                 }
