@@ -1,7 +1,7 @@
 //! The order of work for one request, with no host in sight: CORS, header sanitizing, rule
 //! match, authentication, authorization, then the edits for the upstream request.
 
-use crate::authn::authenticator::{Authenticator, Keys, VerifiedToken};
+use crate::authn::authenticator::{Authenticator, Keys, Limit, VerifiedToken};
 use crate::config::{FilterConfig, Routing};
 use crate::jwt::claims;
 use crate::jwt::error::AuthError;
@@ -26,7 +26,8 @@ pub struct Outcome {
     pub decision: Decision,
     /// CORS headers for the upstream's response (already inside a local reply).
     pub response_headers: Vec<(String, String)>,
-    /// Why the request was refused, for a debug log line.
+    /// Why the request was refused, or which per-request bound cut its checks short, for a
+    /// debug log line.
     pub reason: Option<String>,
     /// When refused: remote key sets that could not serve a token (see
     /// [`Authenticator::jwks_misses`]); waiting for a fetch may change the answer.
@@ -66,13 +67,14 @@ pub fn on_request_headers<K: Keys>(
         Some(CorsDecision::AddToResponse(h)) => h,
         Some(CorsDecision::None) | None => Vec::new(),
     };
-    let refuse = |reply: LocalReply, reason: String, jwks_misses, why: Counter| Outcome {
-        decision: Decision::Reply(with_cors(reply, &cors)),
-        response_headers: Vec::new(),
-        reason: Some(reason),
-        jwks_misses,
-        tally: tally.with(Counter::Denied).with(why),
-    };
+    let refuse =
+        |tally: Tally, reply: LocalReply, reason: String, jwks_misses, why: Counter| Outcome {
+            decision: Decision::Reply(with_cors(reply, &cors)),
+            response_headers: Vec::new(),
+            reason: Some(reason),
+            jwks_misses,
+            tally: tally.with(Counter::Denied).with(why),
+        };
 
     let mut edits = RequestEdits::default();
     for name in &cfg.sanitized_headers {
@@ -85,19 +87,30 @@ pub fn on_request_headers<K: Keys>(
         Routing::Everything(r) => Some(r),
         Routing::Rules(rs) => rules::find(rs, req).and_then(|r| r.requires.as_ref()),
     };
+    let mut limited = None;
     let verified = match requirement {
         None => Vec::new(),
         Some(r) => {
             let mut auth = Authenticator::new(cfg, req, keys, now);
-            match auth.evaluate(r) {
+            let result = auth.evaluate(r);
+            limited = auth.limit().map(|l| limit_note(cfg, l));
+            if limited.is_some() {
+                tally.add(Counter::LimitReached);
+            }
+            match result {
                 Ok(v) => v,
                 Err(e) => {
+                    let mut why = format!("jwt {}: {}", e.code(), e.message());
+                    if let Some(note) = &limited {
+                        why = format!("{why} ({note})");
+                    }
                     return refuse(
+                        tally,
                         reply::auth_failure(e, req, cfg.jwks_unavailable_status),
-                        format!("jwt {}: {}", e.code(), e.message()),
+                        why,
                         auth.jwks_misses().to_vec(),
                         Counter::denied_by(e),
-                    )
+                    );
                 }
             }
         }
@@ -113,6 +126,7 @@ pub fn on_request_headers<K: Keys>(
         let result = authz.evaluate(req, identity.as_ref());
         if !result.allowed {
             return refuse(
+                tally,
                 reply::rbac_denied(),
                 if result.matched.is_empty() {
                     "authorization denied: no ALLOW policy matched".to_string()
@@ -131,9 +145,22 @@ pub fn on_request_headers<K: Keys>(
     Outcome {
         decision: Decision::Continue(edits),
         response_headers: cors,
-        reason: None,
+        reason: limited,
         jwks_misses: Vec::new(),
         tally: tally.with(Counter::Allowed),
+    }
+}
+
+fn limit_note(cfg: &FilterConfig, limit: Limit) -> String {
+    match limit {
+        Limit::Tokens => format!(
+            "more than max_tokens_per_request ({}) tokens: the rest failed unverified",
+            cfg.max_tokens_per_request
+        ),
+        Limit::SignatureChecks => format!(
+            "max_signature_checks_per_request ({}) spent: keys left untried, tokens failed",
+            cfg.max_signature_checks_per_request
+        ),
     }
 }
 

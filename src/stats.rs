@@ -29,10 +29,12 @@ pub enum Counter {
     JwksFetchFailed,
     JwtCacheHit,
     JwtCacheMiss,
+    /// A request met `max_tokens_per_request` or `max_signature_checks_per_request`.
+    LimitReached,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 14] = [
+    pub const ALL: [Counter; 15] = [
         Counter::Allowed,
         Counter::Denied,
         Counter::DeniedMissing,
@@ -47,6 +49,7 @@ impl Counter {
         Counter::JwksFetchFailed,
         Counter::JwtCacheHit,
         Counter::JwtCacheMiss,
+        Counter::LimitReached,
     ];
 
     /// The name after [`PREFIX`].
@@ -66,6 +69,7 @@ impl Counter {
             Counter::JwksFetchFailed => "jwks_fetch_failed",
             Counter::JwtCacheHit => "jwt_cache_hit",
             Counter::JwtCacheMiss => "jwt_cache_miss",
+            Counter::LimitReached => "limit_reached",
         }
     }
 

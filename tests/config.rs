@@ -129,6 +129,8 @@ fn defaults_when_fields_are_absent() {
     );
     assert_eq!(cfg.jwks_unavailable_status, 401);
     assert_eq!(cfg.max_token_size, 8192);
+    assert_eq!(cfg.max_tokens_per_request, 4);
+    assert_eq!(cfg.max_signature_checks_per_request, 16);
     assert!(matches!(cfg.routing, Routing::Everything(_)));
 }
 
@@ -143,6 +145,7 @@ fn lower_camel_case_is_accepted() {
             "clockSkewSeconds": 5, "maxLifetime": "1.5s"
         }},
         "jwksUnavailableStatus": 503,
+        "maxTokensPerRequest": 2, "maxSignatureChecksPerRequest": 3,
         "rules": [{"match": {"safeRegex": {"regex": "/a.*"}}, "requires": {"requiresAny": {"requirements": [
             {"providerName": "myProvider"}, {"allowMissing": {}}]}}}],
         "cors": {"allowOriginStringMatch": [{"exact": "http://a", "ignoreCase": true}], "allowCredentials": true}
@@ -154,6 +157,13 @@ fn lower_camel_case_is_accepted() {
     );
     assert_eq!(cfg.providers[0].clock_skew_seconds, 5);
     assert_eq!(cfg.jwks_unavailable_status, 503);
+    assert_eq!(
+        (
+            cfg.max_tokens_per_request,
+            cfg.max_signature_checks_per_request
+        ),
+        (2, 3)
+    );
 }
 
 #[test]
@@ -193,6 +203,10 @@ fn bad_configs_are_refused_naming_the_path() {
         (with(&|v| v["providers"]["auth0"]["remote_jwks"]["http_uri"]["uri"] = json!("ftp://x/jwks")),
          "providers.auth0.remote_jwks.http_uri.uri: \"ftp://x/jwks\" is not an http:// or https:// URI"),
         (with(&|v| v["extra"] = json!(1)), "extra: unknown field \"extra\""),
+        (with(&|v| v["max_tokens_per_request"] = json!(0)),
+         "max_tokens_per_request: must be between 1 and 64"),
+        (with(&|v| v["max_signature_checks_per_request"] = json!(257)),
+         "max_signature_checks_per_request: must be between 1 and 256"),
         (with(&|v| v["rules"][1]["requires"] = json!({"provider_name": "auth0", "allow_missing": {}})),
          "rules[1].requires"),
     ];

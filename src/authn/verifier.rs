@@ -7,6 +7,33 @@ use crate::jwks::key_set::KeySet;
 use crate::jwt::error::AuthError;
 use crate::jwt::token::{self, decode_segment, Jwt};
 
+/// The signature checks a request may still make, spent across its tokens and their
+/// candidate keys: what one request can cost is bounded whatever the tokens and key sets.
+#[derive(Debug)]
+pub struct CheckBudget {
+    pub left: usize,
+    /// Set when a token still had candidate keys but no checks were left.
+    pub spent: bool,
+}
+
+impl CheckBudget {
+    pub fn new(checks: usize) -> Self {
+        Self {
+            left: checks,
+            spent: false,
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        if self.left == 0 {
+            self.spent = true;
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+}
+
 /// Everything a verification needs besides the token.
 pub struct VerifyInput<'a> {
     pub provider: &'a Provider,
@@ -84,8 +111,13 @@ pub fn check_jwt(input: &VerifyInput, jwt: &Jwt) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// Full verification of `token` for the input's provider.
-pub fn verify(input: &VerifyInput, token: &str) -> Result<Jwt, AuthError> {
+/// Full verification of `token` for the input's provider, each signature check taken from
+/// `budget`: when it runs out the token fails as a bad signature would.
+pub fn verify(
+    input: &VerifyInput,
+    token: &str,
+    budget: &mut CheckBudget,
+) -> Result<Jwt, AuthError> {
     let jwt = check_claims(input, token)?;
     if input.key_sets.iter().all(|s| s.is_empty()) {
         // Only a remote set can be empty here: local-only providers are refused at load.
@@ -103,9 +135,12 @@ pub fn verify(input: &VerifyInput, token: &str) -> Result<Jwt, AuthError> {
     // decodable signature: split and decode once for every candidate key.
     let verified = match token.rsplit_once('.') {
         Some((signing_input, sig_b64)) => decode_segment(sig_b64).is_some_and(|sig| {
-            candidates.any(|key| {
-                signature::verify(&key.material, jwt.alg, signing_input.as_bytes(), &sig)
-            })
+            candidates
+                .by_ref()
+                .take_while(|_| budget.take())
+                .any(|key| {
+                    signature::verify(&key.material, jwt.alg, signing_input.as_bytes(), &sig)
+                })
         }),
         None => false,
     };

@@ -159,6 +159,10 @@ pub fn describe(cfg: &FilterConfig) -> Vec<String> {
         "tokens up to {} bytes; {} verified tokens cached per worker; key set unavailable -> {}",
         cfg.max_token_size, cfg.jwt_cache_size, cfg.jwks_unavailable_status
     ));
+    out.push(format!(
+        "per request: at most {} distinct tokens and {} signature checks",
+        cfg.max_tokens_per_request, cfg.max_signature_checks_per_request
+    ));
     out
 }
 
@@ -191,6 +195,7 @@ mod tests {
             "rules[1]: path /health needs no token",
             "policy p: ALLOW with 1 rules",
             "a request matching no ALLOW policy is denied",
+            "per request: at most 4 distinct tokens and 16 signature checks",
         ] {
             assert!(text.contains(want), "{want:?} not in\n{text}");
         }

@@ -11,8 +11,11 @@ pub mod schema;
 pub use model::{
     ClaimToHeader, FilterConfig, Provider, RemoteJwks, Routing, DEFAULT_CACHE_DURATION_MS,
     DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_JWT_CACHE_SIZE, DEFAULT_KID_REFETCH_MS,
+    DEFAULT_MAX_SIGNATURE_CHECKS_PER_REQUEST, DEFAULT_MAX_TOKENS_PER_REQUEST,
     DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TIMEOUT_MS,
 };
+
+use std::ops::RangeInclusive;
 
 use crate::jwks::key_set::{self as jwks, KeySet};
 use crate::policy::rules::Requirement;
@@ -191,6 +194,23 @@ fn compile_remote(at: &str, raw: RawRemoteJwks) -> Result<RemoteJwks, ConfigErro
     })
 }
 
+/// A numeric field's value, or its default, refused outside `range`.
+fn within(
+    field: &str,
+    value: Option<usize>,
+    default: usize,
+    range: RangeInclusive<usize>,
+) -> Result<usize, ConfigError> {
+    let v = value.unwrap_or(default);
+    if range.contains(&v) {
+        return Ok(v);
+    }
+    Err(ConfigError::at(
+        field,
+        format!("must be between {} and {}", range.start(), range.end()),
+    ))
+}
+
 fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
     let mut warnings = Vec::new();
     let mut providers = Vec::with_capacity(raw.providers.len());
@@ -245,17 +265,30 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
             ))
         }
     };
-    let max_token_size = raw.max_token_size.unwrap_or(DEFAULT_MAX_TOKEN_SIZE);
-    if !(64..=65536).contains(&max_token_size) {
-        return Err(ConfigError::at(
-            "max_token_size",
-            "must be between 64 and 65536 bytes",
-        ));
-    }
-    let jwt_cache_size = raw.jwt_cache_size.unwrap_or(DEFAULT_JWT_CACHE_SIZE);
-    if jwt_cache_size > 100_000 {
-        return Err(ConfigError::at("jwt_cache_size", "must be at most 100000"));
-    }
+    let max_token_size = within(
+        "max_token_size",
+        raw.max_token_size,
+        DEFAULT_MAX_TOKEN_SIZE,
+        64..=65536,
+    )?;
+    let jwt_cache_size = within(
+        "jwt_cache_size",
+        raw.jwt_cache_size,
+        DEFAULT_JWT_CACHE_SIZE,
+        0..=100_000,
+    )?;
+    let max_tokens_per_request = within(
+        "max_tokens_per_request",
+        raw.max_tokens_per_request,
+        DEFAULT_MAX_TOKENS_PER_REQUEST,
+        1..=64,
+    )?;
+    let max_signature_checks_per_request = within(
+        "max_signature_checks_per_request",
+        raw.max_signature_checks_per_request,
+        DEFAULT_MAX_SIGNATURE_CHECKS_PER_REQUEST,
+        1..=256,
+    )?;
     let mut sanitized_headers: Vec<String> = Vec::new();
     for p in &providers {
         let names = p
@@ -276,6 +309,8 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
         jwks_unavailable_status,
         max_token_size,
         jwt_cache_size,
+        max_tokens_per_request,
+        max_signature_checks_per_request,
         sanitized_headers,
         warnings,
     })

@@ -10,6 +10,11 @@ use crate::request::extractor::TokenLocation;
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
 pub const DEFAULT_JWT_CACHE_SIZE: usize = 1000;
+/// A request rarely carries more than two tokens; each one past this is refused unverified.
+pub const DEFAULT_MAX_TOKENS_PER_REQUEST: usize = 4;
+/// About 6 ms of V8 with RSA-4096 keys; lets a token without `kid` find its key among 16
+/// that fit.
+pub const DEFAULT_MAX_SIGNATURE_CHECKS_PER_REQUEST: usize = 16;
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_CACHE_DURATION_MS: u64 = 600_000;
 pub const DEFAULT_KID_REFETCH_MS: u64 = 30_000;
@@ -63,6 +68,10 @@ pub struct FilterConfig {
     pub max_token_size: usize,
     /// Verified tokens remembered per VM; 0 disables the cache.
     pub jwt_cache_size: usize,
+    /// Distinct tokens one request may have verified (cached ones included).
+    pub max_tokens_per_request: usize,
+    /// Signature checks one request may make, over all its tokens and candidate keys.
+    pub max_signature_checks_per_request: usize,
     /// Every header the filter sets from a token, lowercased: removed from every request.
     pub sanitized_headers: Vec<String>,
     /// Lines worth logging at load (keys skipped in local sets).

@@ -87,6 +87,10 @@ pub struct RawConfig {
     pub max_token_size: Option<usize>,
     #[serde(default, alias = "jwtCacheSize")]
     pub jwt_cache_size: Option<usize>,
+    #[serde(default, alias = "maxTokensPerRequest")]
+    pub max_tokens_per_request: Option<usize>,
+    #[serde(default, alias = "maxSignatureChecksPerRequest")]
+    pub max_signature_checks_per_request: Option<usize>,
 }
 
 #[derive(Deserialize)]
