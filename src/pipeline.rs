@@ -7,7 +7,6 @@ use crate::jwt::claims;
 use crate::jwt::error::AuthError;
 use crate::policy::authz::Identity;
 use crate::policy::cors::CorsDecision;
-use crate::policy::rules;
 use crate::reply::{self, LocalReply};
 use crate::request::extractor;
 use crate::request::view::{Request, RequestEdits};
@@ -85,7 +84,7 @@ pub fn on_request_headers<K: Keys>(
 
     let requirement = match &cfg.routing {
         Routing::Everything(r) => Some(r),
-        Routing::Rules(rs) => rules::find(rs, req).and_then(|r| r.requires.as_ref()),
+        Routing::Rules(rs) => rs.find(req).and_then(|r| r.requires.as_ref()),
     };
     let mut limited = None;
     let verified = match requirement {

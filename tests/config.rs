@@ -111,7 +111,7 @@ fn contract_example_loads_with_its_defaults() {
         cfg.sanitized_headers,
         vec!["x-jwt-payload", "x-email", "x-tenant"]
     );
-    assert!(matches!(&cfg.routing, Routing::Rules(r) if r.len() == 4));
+    assert!(matches!(&cfg.routing, Routing::Rules(r) if r.rules.len() == 4));
     assert_eq!(cfg.authorization.as_ref().unwrap().policies.len(), 2);
 }
 

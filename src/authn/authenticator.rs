@@ -12,7 +12,7 @@ use crate::config::FilterConfig;
 use crate::jwks::key_set::KeySet;
 use crate::jwt::error::AuthError;
 use crate::jwt::token::Jwt;
-use crate::policy::rules::Requirement;
+use crate::policy::rules::{LeafIndex, Requirement};
 use crate::request::extractor::{self, Extracted, TokenLocation};
 use crate::request::view::Request;
 
@@ -37,8 +37,11 @@ pub enum Limit {
 /// tokens they verified.
 pub trait Keys {
     fn key_sets<'c>(&'c self, cfg: &'c FilterConfig, provider: usize) -> Vec<&'c KeySet>;
-    /// A token this provider verified before and that has not expired.
-    fn cached(&self, provider: usize, token: &str, now: u64) -> Option<Rc<Jwt>>;
+    /// A token some provider verified before and that has not expired: its decoded form and
+    /// that provider. Consulted once per token.
+    fn cached(&self, token: &str, now: u64) -> Option<(Rc<Jwt>, usize)>;
+    /// Whether `provider` verified this token before (when another one is the cached answer).
+    fn verified_by(&self, provider: usize, token: &str, now: u64) -> bool;
     fn remember(&self, provider: usize, token: &str, jwt: &Rc<Jwt>, now: u64, skew: u64);
 }
 
@@ -49,20 +52,37 @@ type MemoEntry<'a> = (
     Result<Rc<Jwt>, AuthError>,
 );
 
+/// A token of the request, decoded once for every provider that looks at it: taken from the
+/// cache when a provider verified it before (`cached_for`), else parsed.
+struct Decoded<'a> {
+    token: Cow<'a, str>,
+    jwt: Result<Rc<Jwt>, AuthError>,
+    cached_for: Option<usize>,
+}
+
 pub struct Authenticator<'a, K: Keys> {
     cfg: &'a FilterConfig,
     req: &'a Request,
     keys: &'a K,
     now: u64,
+    /// The tokens at each location group (`ProviderIndex::groups`), read once.
+    extracted: Vec<Option<Vec<Extracted<'a>>>>,
+    decoded: Vec<Decoded<'a>>,
     /// A token is verified at most once per provider and audience set in a request.
     memo: Vec<MemoEntry<'a>>,
     /// Remote providers whose key set could not serve a token (none yet, or unknown `kid`):
     /// the host may wait for a fetch and evaluate again.
     jwks_misses: Vec<(usize, AuthError)>,
-    /// Distinct tokens looked at so far (verified, cached or failed).
-    tokens_seen: usize,
     budget: CheckBudget,
     limit: Option<Limit>,
+}
+
+/// The later (by child position) of two failures of a `requires_any`: Envoy reports the last.
+fn later(a: Option<(usize, AuthError)>, b: (usize, AuthError)) -> Option<(usize, AuthError)> {
+    match a {
+        Some(x) if x.0 > b.0 => Some(x),
+        _ => Some(b),
+    }
 }
 
 impl<'a, K: Keys> Authenticator<'a, K> {
@@ -72,9 +92,10 @@ impl<'a, K: Keys> Authenticator<'a, K> {
             req,
             keys,
             now,
+            extracted: Vec::new(),
+            decoded: Vec::new(),
             memo: Vec::new(),
             jwks_misses: Vec::new(),
-            tokens_seen: 0,
             budget: CheckBudget::new(cfg.max_signature_checks_per_request),
             limit: None,
         }
@@ -94,6 +115,47 @@ impl<'a, K: Keys> Authenticator<'a, K> {
         &self.jwks_misses
     }
 
+    /// The tokens at a location group's locations, in order.
+    fn tokens(&mut self, group: usize) -> Vec<Extracted<'a>> {
+        if self.extracted.len() <= group {
+            self.extracted.resize(group + 1, None);
+        }
+        let (cfg, req) = (self.cfg, self.req);
+        let Some(slot) = self.extracted.get_mut(group) else {
+            return Vec::new();
+        };
+        slot.get_or_insert_with(|| match cfg.index.groups.get(group) {
+            Some(locations) => extractor::extract(req, locations),
+            None => Vec::new(),
+        })
+        .clone()
+    }
+
+    /// The token decoded, at most once per request; past `max_tokens_per_request` distinct
+    /// tokens it fails unverified.
+    fn decode(&mut self, token: Cow<'a, str>) -> (Result<Rc<Jwt>, AuthError>, Option<usize>) {
+        if let Some(d) = self.decoded.iter().find(|d| d.token == token) {
+            return (d.jwt.clone(), d.cached_for);
+        }
+        if self.decoded.len() == self.cfg.max_tokens_per_request {
+            self.limit.get_or_insert(Limit::Tokens);
+            return (Err(AuthError::VerificationFail), None);
+        }
+        let (jwt, cached_for) = match self.keys.cached(&token, self.now) {
+            Some((jwt, provider)) => (Ok(jwt), Some(provider)),
+            None => (
+                verifier::decode(&token, self.cfg.max_token_size).map(Rc::new),
+                None,
+            ),
+        };
+        self.decoded.push(Decoded {
+            token,
+            jwt: jwt.clone(),
+            cached_for,
+        });
+        (jwt, cached_for)
+    }
+
     fn verify(
         &mut self,
         provider: usize,
@@ -110,31 +172,26 @@ impl<'a, K: Keys> Authenticator<'a, K> {
         let Some(p) = self.cfg.providers.get(provider) else {
             return Err(AuthError::UnknownIssuer);
         };
-        if !self.memo.iter().any(|(_, _, t, _)| *t == token) {
-            if self.tokens_seen == self.cfg.max_tokens_per_request {
-                self.limit.get_or_insert(Limit::Tokens);
-                return Err(AuthError::VerificationFail);
+        let (decoded, cached_for) = self.decode(token.clone());
+        let result = decoded.and_then(|jwt| {
+            let key_sets = self.keys.key_sets(self.cfg, provider);
+            let input = VerifyInput {
+                provider: p,
+                audiences,
+                key_sets: &key_sets,
+                now: self.now,
+            };
+            if cached_for == Some(provider) || self.keys.verified_by(provider, &token, self.now) {
+                // Verified before: only what depends on the request and the clock is checked.
+                verifier::check_jwt(&input, &jwt).map(|()| jwt)
+            } else {
+                verifier::verify(&input, &token, &jwt, &mut self.budget).map(|()| {
+                    self.keys
+                        .remember(provider, &token, &jwt, self.now, p.clock_skew_seconds);
+                    jwt
+                })
             }
-            self.tokens_seen += 1;
-        }
-        let key_sets = self.keys.key_sets(self.cfg, provider);
-        let input = VerifyInput {
-            provider: p,
-            audiences,
-            key_sets: &key_sets,
-            max_token_size: self.cfg.max_token_size,
-            now: self.now,
-        };
-        let result = match self.keys.cached(provider, &token, self.now) {
-            // Verified before: only what depends on the request and the clock is checked.
-            Some(jwt) => verifier::check_jwt(&input, &jwt).map(|()| jwt),
-            None => verifier::verify(&input, &token, &mut self.budget).map(|jwt| {
-                let jwt = Rc::new(jwt);
-                self.keys
-                    .remember(provider, &token, &jwt, self.now, p.clock_skew_seconds);
-                jwt
-            }),
-        };
+        });
         if self.budget.spent && self.limit.is_none() {
             self.limit = Some(Limit::SignatureChecks);
         }
@@ -153,10 +210,11 @@ impl<'a, K: Keys> Authenticator<'a, K> {
     ) -> Result<Vec<VerifiedToken<'a>>, AuthError> {
         match requirement {
             Requirement::Provider { index, audiences } => {
-                let Some(p) = self.cfg.providers.get(*index) else {
+                if self.cfg.providers.get(*index).is_none() {
                     return Err(AuthError::UnknownIssuer);
-                };
-                let tokens = extractor::extract(self.req, &p.locations);
+                }
+                let group = self.cfg.index.group_of.get(*index).copied();
+                let tokens = group.map(|g| self.tokens(g)).unwrap_or_default();
                 if tokens.is_empty() {
                     return Err(AuthError::Missing);
                 }
@@ -171,20 +229,7 @@ impl<'a, K: Keys> Authenticator<'a, K> {
                 }
                 Ok(out)
             }
-            Requirement::Any(children) => {
-                let mut last = AuthError::Missing;
-                for child in children {
-                    match self.evaluate(child) {
-                        Ok(v) => return Ok(v),
-                        Err(e) if !e.is_missing_like() => last = e,
-                        Err(AuthError::UnknownIssuer) if last == AuthError::Missing => {
-                            last = AuthError::UnknownIssuer;
-                        }
-                        Err(_) => {}
-                    }
-                }
-                Err(last)
-            }
+            Requirement::Any { children, leaves } => self.any(children, leaves),
             Requirement::All(children) => {
                 let mut out = Vec::new();
                 for child in children {
@@ -197,47 +242,96 @@ impl<'a, K: Keys> Authenticator<'a, K> {
         }
     }
 
+    /// `requires_any`: the first child that passes. A provider leaf fails at its first token
+    /// whose issuer is not its provider's, so only the leaves that could accept the first
+    /// token at their locations are evaluated, in order; the others answer "unknown issuer"
+    /// (or the token's format error) without being visited.
+    fn any(
+        &mut self,
+        children: &'a [Requirement],
+        leaves: &LeafIndex,
+    ) -> Result<Vec<VerifiedToken<'a>>, AuthError> {
+        let mut todo = leaves.others.clone();
+        let mut real = None;
+        let mut unknown_issuer = false;
+        for g in &leaves.groups {
+            let Some(first) = self.tokens(g.group).into_iter().next() else {
+                continue;
+            };
+            match self.decode(first.token).0 {
+                // Every leaf of the group fails the same way; the last one is the one reported.
+                Err(e) => real = later(real, (g.all.last().copied().unwrap_or(0), e)),
+                Ok(jwt) => {
+                    let accepting = g.accepting(jwt.iss.as_deref());
+                    unknown_issuer |= accepting.len() < g.all.len();
+                    todo.extend(accepting);
+                }
+            }
+        }
+        todo.sort_unstable();
+        for pos in todo {
+            let Some(child) = children.get(pos) else {
+                continue;
+            };
+            match self.evaluate(child) {
+                Ok(v) => return Ok(v),
+                Err(AuthError::UnknownIssuer) => unknown_issuer = true,
+                Err(AuthError::Missing) => {}
+                Err(e) => real = later(real, (pos, e)),
+            }
+        }
+        Err(match real {
+            Some((_, e)) => e,
+            None if unknown_issuer => AuthError::UnknownIssuer,
+            None => AuthError::Missing,
+        })
+    }
+
     /// Tokens at any provider's locations, each verified by a provider that reads that location
     /// and accepts its issuer. No token at all passes.
     fn any_provider(&mut self, failures_pass: bool) -> Result<Vec<VerifiedToken<'a>>, AuthError> {
         let mut seen: Vec<Extracted<'a>> = Vec::new();
-        for p in &self.cfg.providers {
-            for e in extractor::extract(self.req, &p.locations) {
-                if !seen.contains(&e) {
-                    seen.push(e);
-                }
-            }
-        }
         let mut out = Vec::new();
-        for Extracted { token, location } in seen {
-            let readers: Vec<usize> = (0..self.cfg.providers.len())
-                .filter(|i| {
-                    self.cfg
-                        .providers
-                        .get(*i)
-                        .is_some_and(|p| p.locations.contains(location))
-                })
-                .collect();
-            let mut err = AuthError::UnknownIssuer;
-            let mut ok = None;
-            for i in readers {
-                match self.verify(i, None, token.clone()) {
-                    Ok(jwt) => {
-                        ok = Some((i, jwt));
-                        break;
-                    }
-                    Err(e) if !e.is_missing_like() => err = e,
-                    Err(_) => {}
+        for (location, readers) in &self.cfg.index.locations {
+            for e in extractor::extract(self.req, std::slice::from_ref(location)) {
+                if seen.contains(&e) {
+                    continue;
                 }
-            }
-            match ok {
-                Some((provider, jwt)) => out.push(VerifiedToken {
-                    provider,
-                    jwt,
-                    location,
-                }),
-                None if failures_pass => {}
-                None => return Err(err),
+                seen.push(e.clone());
+                let Extracted { token, location } = e;
+                let (candidates, mut err) = match self.decode(token.clone()).0 {
+                    // Every reader would fail the same way.
+                    Err(e) => (Vec::new(), e),
+                    Ok(jwt) => (
+                        self.cfg
+                            .index
+                            .accepting(jwt.iss.as_deref())
+                            .into_iter()
+                            .filter(|i| readers.binary_search(i).is_ok())
+                            .collect(),
+                        AuthError::UnknownIssuer,
+                    ),
+                };
+                let mut ok = None;
+                for i in candidates {
+                    match self.verify(i, None, token.clone()) {
+                        Ok(jwt) => {
+                            ok = Some((i, jwt));
+                            break;
+                        }
+                        Err(e) if !e.is_missing_like() => err = e,
+                        Err(_) => {}
+                    }
+                }
+                match ok {
+                    Some((provider, jwt)) => out.push(VerifiedToken {
+                        provider,
+                        jwt,
+                        location,
+                    }),
+                    None if failures_pass => {}
+                    None => return Err(err),
+                }
             }
         }
         Ok(out)
@@ -300,7 +394,7 @@ mod tests {
         let Routing::Rules(rules) = &cfg.routing else {
             panic!("rules")
         };
-        let requirement = rules[0].requires.as_ref().unwrap();
+        let requirement = rules.rules[0].requires.as_ref().unwrap();
         let mut auth = Authenticator::new(cfg, req, &keys, 1_000);
         let result = auth.evaluate(requirement).map(|v| v.len());
         (result, auth.limit(), auth.signature_checks())
@@ -370,6 +464,233 @@ mod tests {
             (result, limit, checks),
             (Ok(0), Some(Limit::SignatureChecks), 16)
         );
+    }
+
+    /// The evaluation as it was before the issuer index: every provider leaf visited in order,
+    /// every token decoded per provider. The indexed evaluation must answer the same.
+    fn linear<'a>(
+        cfg: &'a FilterConfig,
+        req: &'a Request,
+        r: &'a Requirement,
+    ) -> Result<Vec<usize>, AuthError> {
+        let verify = |i: usize, aud: Option<&[String]>, token: &str| {
+            let p = &cfg.providers[i];
+            let jwt = verifier::decode(token, cfg.max_token_size)?;
+            let sets = [&p.local_keys];
+            let input = VerifyInput {
+                provider: p,
+                audiences: aud,
+                key_sets: &sets,
+                now: 1_000,
+            };
+            verifier::verify(&input, token, &jwt, &mut CheckBudget::new(usize::MAX))
+        };
+        match r {
+            Requirement::Provider { index, audiences } => {
+                let tokens = extractor::extract(req, &cfg.providers[*index].locations);
+                if tokens.is_empty() {
+                    return Err(AuthError::Missing);
+                }
+                for t in &tokens {
+                    verify(*index, audiences.as_deref(), &t.token)?;
+                }
+                Ok(vec![*index; tokens.len()])
+            }
+            Requirement::Any { children, .. } => {
+                let mut last = AuthError::Missing;
+                for c in children {
+                    match linear(cfg, req, c) {
+                        Ok(v) => return Ok(v),
+                        Err(e) if !e.is_missing_like() => last = e,
+                        Err(AuthError::UnknownIssuer) if last == AuthError::Missing => {
+                            last = AuthError::UnknownIssuer
+                        }
+                        Err(_) => {}
+                    }
+                }
+                Err(last)
+            }
+            Requirement::All(children) => {
+                let mut out = Vec::new();
+                for c in children {
+                    out.extend(linear(cfg, req, c)?);
+                }
+                Ok(out)
+            }
+            Requirement::AllowMissing | Requirement::AllowMissingOrFailed => {
+                let mut seen = Vec::new();
+                for p in &cfg.providers {
+                    for e in extractor::extract(req, &p.locations) {
+                        if !seen.contains(&e) {
+                            seen.push(e);
+                        }
+                    }
+                }
+                let mut out = Vec::new();
+                for e in seen {
+                    let mut err = AuthError::UnknownIssuer;
+                    let mut ok = None;
+                    for (i, p) in cfg.providers.iter().enumerate() {
+                        if !p.locations.contains(e.location) {
+                            continue;
+                        }
+                        match verify(i, None, &e.token) {
+                            Ok(()) => {
+                                ok = Some(i);
+                                break;
+                            }
+                            Err(x) if !x.is_missing_like() => err = x,
+                            Err(_) => {}
+                        }
+                    }
+                    match ok {
+                        Some(i) => out.push(i),
+                        None if *r == Requirement::AllowMissingOrFailed => {}
+                        None => return Err(err),
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    #[test]
+    fn the_issuer_index_answers_as_the_linear_walk() {
+        use crate::policy::path_index::testing::Rng;
+        let issuers = ["https://a", "https://b", "https://c"];
+        let mut rng = Rng(0x5851_f42d_4c95_7f2d);
+        let mut outcomes = std::collections::HashMap::new();
+        for round in 0..400 {
+            // Providers: an issuer (or none), one oct key each, default or custom locations.
+            let count = 1 + rng.below(5);
+            let mut providers = serde_json::Map::new();
+            let mut names = Vec::new();
+            for i in 0..count {
+                let key = json!({"kty": "oct", "alg": "HS256",
+                    "k": URL_SAFE_NO_PAD.encode(secret(i % 3))});
+                let mut p =
+                    json!({"local_jwks": {"inline_string": json!({"keys": [key]}).to_string()}});
+                if rng.below(5) != 0 {
+                    p["issuer"] = json!(issuers[rng.below(3)]);
+                }
+                match rng.below(3) {
+                    0 => p["from_headers"] = json!([{"name": "x-t"}]),
+                    1 => p["from_params"] = json!(["t"]),
+                    _ => {}
+                }
+                names.push(format!("p{i}"));
+                providers.insert(format!("p{i}"), p);
+            }
+            let leaf = |rng: &mut Rng| match rng.below(3) {
+                0 => json!({"provider_and_audiences": {"provider_name": names[rng.below(count)],
+                                                       "audiences": ["api"]}}),
+                _ => json!({"provider_name": names[rng.below(count)]}),
+            };
+            let mut any: Vec<_> = (0..1 + rng.below(5)).map(|_| leaf(&mut rng)).collect();
+            // Children that are not provider leaves, anywhere in the list.
+            for other in [
+                json!({"allow_missing": {}}),
+                json!({"allow_missing_or_failed": {}}),
+                json!({"requires_all": {"requirements": [leaf(&mut rng), leaf(&mut rng)]}}),
+            ] {
+                if rng.below(4) == 0 {
+                    let at = rng.below(any.len() + 1);
+                    any.insert(at, other);
+                }
+            }
+            let requires = match rng.below(5) {
+                0 => json!({"allow_missing": {}}),
+                1 => json!({"allow_missing_or_failed": {}}),
+                2 => leaf(&mut rng),
+                _ => json!({"requires_any": {"requirements": any}}),
+            };
+            let cfg = config::parse(
+                json!({"providers": providers,
+                       "rules": [{"match": {"prefix": "/"}, "requires": requires}]})
+                .to_string()
+                .as_bytes(),
+            )
+            .unwrap();
+            let keys = KeyStore::new(&cfg);
+            let Routing::Rules(rules) = &cfg.routing else {
+                panic!("rules")
+            };
+            let requirement = rules.rules[0].requires.as_ref().unwrap();
+            for _ in 0..10 {
+                let token = |rng: &mut Rng| {
+                    let head = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
+                    let mut claims = json!({"n": round});
+                    match rng.below(4) {
+                        0 => claims["aud"] = json!("api"),
+                        1 => claims["exp"] = json!(500),
+                        _ => {}
+                    }
+                    if rng.below(6) != 0 {
+                        claims["iss"] = json!(
+                            ["https://a", "https://b", "https://c", "https://z"][rng.below(4)]
+                        );
+                    }
+                    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+                    let input = format!("{head}.{body}");
+                    match rng.below(6) {
+                        0 => "not-a-token".to_string(),
+                        _ => {
+                            let mac =
+                                hmac_sha256::HMAC::mac(input.as_bytes(), secret(rng.below(4)));
+                            format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac))
+                        }
+                    }
+                };
+                let mut headers = vec![(":method".into(), "GET".into())];
+                let mut path = "/x".to_string();
+                for _ in 0..rng.below(3) {
+                    match rng.below(3) {
+                        0 => headers.push((
+                            "authorization".into(),
+                            format!("Bearer {}", token(&mut rng)),
+                        )),
+                        1 => headers.push(("x-t".into(), token(&mut rng))),
+                        _ => {
+                            path = format!(
+                                "{path}{}t={}",
+                                if path.contains('?') { '&' } else { '?' },
+                                token(&mut rng)
+                            )
+                        }
+                    }
+                }
+                headers.push((":path".into(), path));
+                let req = Request::new(headers);
+                let want = linear(&cfg, &req, requirement);
+                // Twice: the second run answers from the verified-token cache.
+                for pass in 0..2 {
+                    let mut auth = Authenticator::new(&cfg, &req, &keys, 1_000);
+                    let got = auth
+                        .evaluate(requirement)
+                        .map(|v| v.iter().map(|t| t.provider).collect::<Vec<_>>());
+                    assert_eq!(got, want, "pass {pass}: {requirement:?} {req:?}");
+                }
+                *outcomes
+                    .entry(format!("{want:?}").chars().take(14).collect::<String>())
+                    .or_insert(0) += 1;
+            }
+        }
+        // The comparison covered passes, each kind of refusal and "no token".
+        for kind in [
+            "Ok([])",
+            "Ok([",
+            "Err(Missing)",
+            "Err(UnknownIs",
+            "Err(Verificat",
+            "Err(BadFormat",
+            "Err(Expired)",
+            "Err(AudienceN",
+        ] {
+            assert!(
+                outcomes.keys().any(|k| k.starts_with(kind)),
+                "{kind} never seen: {outcomes:?}"
+            );
+        }
     }
 
     #[test]

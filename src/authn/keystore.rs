@@ -61,8 +61,12 @@ impl Keys for KeyStore {
         sets
     }
 
-    fn cached(&self, provider: usize, token: &str, now: u64) -> Option<Rc<Jwt>> {
-        self.cache.borrow_mut().get(provider, token, now)
+    fn cached(&self, token: &str, now: u64) -> Option<(Rc<Jwt>, usize)> {
+        self.cache.borrow_mut().get(token, now)
+    }
+
+    fn verified_by(&self, provider: usize, token: &str, now: u64) -> bool {
+        self.cache.borrow().verified_by(provider, token, now)
     }
 
     fn remember(&self, provider: usize, token: &str, jwt: &Rc<Jwt>, now: u64, skew: u64) {

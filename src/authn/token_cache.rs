@@ -102,21 +102,31 @@ impl TokenCache {
         self.len == 0
     }
 
-    pub fn get(&mut self, provider: usize, token: &str, now: u64) -> Option<Rc<Jwt>> {
-        let found = self
-            .map
+    fn live<'s>(&'s self, token: &'s str, now: u64) -> impl Iterator<Item = &'s Entry> + 's {
+        self.map
             .get(&fingerprint(token))
-            .and_then(|es| {
-                es.iter().find(|e| {
-                    e.provider == provider && now <= e.until && same_token(&e.token, token)
-                })
-            })
-            .map(|e| e.jwt.clone());
+            .into_iter()
+            .flatten()
+            .filter(move |e| now <= e.until && same_token(&e.token, token))
+    }
+
+    /// The token as some provider verified it, and that provider: one lookup per token,
+    /// counted as a hit or a miss.
+    pub fn get(&mut self, token: &str, now: u64) -> Option<(Rc<Jwt>, usize)> {
+        let found = self
+            .live(token, now)
+            .next()
+            .map(|e| (e.jwt.clone(), e.provider));
         match found {
             Some(_) => self.hits += 1,
             None => self.misses += 1,
         }
         found
+    }
+
+    /// Whether `provider` verified this token (a token several providers accept).
+    pub fn verified_by(&self, provider: usize, token: &str, now: u64) -> bool {
+        self.live(token, now).any(|e| e.provider == provider)
     }
 
     /// Remembers a verified token; `skew` extends validity as verification allows.
@@ -202,11 +212,12 @@ mod tests {
     fn hits_until_expiry_per_provider() {
         let mut c = TokenCache::new(10, 100);
         c.insert(0, "t", jwt(Some(1000)), 900, 60);
-        assert!(c.get(0, "t", 1000).is_some());
-        assert!(c.get(0, "t", 1060).is_some(), "within skew");
-        assert!(c.get(0, "t", 1061).is_none());
-        assert!(c.get(1, "t", 950).is_none(), "another provider");
-        assert_eq!((c.hits, c.misses), (2, 2));
+        assert_eq!(c.get("t", 1000).map(|(_, p)| p), Some(0));
+        assert!(c.get("t", 1060).is_some(), "within skew");
+        assert!(c.get("t", 1061).is_none());
+        assert!(c.verified_by(0, "t", 950));
+        assert!(!c.verified_by(1, "t", 950), "another provider");
+        assert_eq!((c.hits, c.misses), (2, 1));
     }
 
     #[test]
@@ -216,12 +227,12 @@ mod tests {
             c.insert(0, &format!("t{i}"), jwt(Some(10_000 + i)), 0, 0);
             assert!(c.len() <= 20);
         }
-        assert!(c.get(0, "t99", 0).is_some(), "newest kept");
+        assert!(c.get("t99", 0).is_some(), "newest kept");
         c.insert(1, "other", jwt(None), 0, 0);
         c.drop_provider(0);
         assert_eq!(c.len(), 1);
-        assert!(c.get(1, "other", 299).is_some());
-        assert!(c.get(1, "other", 301).is_none(), "no exp: bounded age");
+        assert!(c.get("other", 299).is_some());
+        assert!(c.get("other", 301).is_none(), "no exp: bounded age");
     }
 
     #[test]
@@ -231,14 +242,14 @@ mod tests {
         assert_eq!(fingerprint(&a), fingerprint(&b));
         let mut c = TokenCache::new(10, 100);
         c.insert(0, &a, jwt(Some(1000)), 0, 0);
-        assert!(c.get(0, &b, 0).is_none(), "same fingerprint, other token");
+        assert!(c.get(&b, 0).is_none(), "same fingerprint, other token");
         c.insert(0, &b, jwt(Some(2000)), 0, 0);
         assert_eq!(c.len(), 2);
-        assert_eq!(c.get(0, &a, 0).unwrap().exp, Some(1000));
-        assert_eq!(c.get(0, &b, 0).unwrap().exp, Some(2000));
+        assert_eq!(c.get(&a, 0).unwrap().0.exp, Some(1000));
+        assert_eq!(c.get(&b, 0).unwrap().0.exp, Some(2000));
         c.insert(0, &a, jwt(Some(3000)), 0, 0);
         assert_eq!(c.len(), 2, "a re-insert replaces");
-        assert_eq!(c.get(0, &a, 0).unwrap().exp, Some(3000));
+        assert_eq!(c.get(&a, 0).unwrap().0.exp, Some(3000));
         for (x, y) in [
             ("abcdefghij", "abcdefghiJ"),
             ("abcdefgh", "abcdefgX"),

@@ -41,7 +41,6 @@ pub struct VerifyInput<'a> {
     pub audiences: Option<&'a [String]>,
     /// Key sets to search: local first, then remote.
     pub key_sets: &'a [&'a KeySet],
-    pub max_token_size: usize,
     /// Unix seconds from the host clock.
     pub now: u64,
 }
@@ -63,14 +62,13 @@ pub fn audience_allowed(allowed: &[String], token_audiences: &[String]) -> bool 
         })
 }
 
-/// Decodes and checks everything but the signature. Cheap; run before any key is touched.
-pub fn check_claims(input: &VerifyInput, token: &str) -> Result<Jwt, AuthError> {
-    if token.len() > input.max_token_size {
+/// Decodes a token once for every provider that looks at it: the size bound, then the
+/// format, as Envoy checks them first.
+pub fn decode(token: &str, max_token_size: usize) -> Result<Jwt, AuthError> {
+    if token.len() > max_token_size {
         return Err(AuthError::VerificationFail);
     }
-    let jwt = token::parse(token)?;
-    check_jwt(input, &jwt)?;
-    Ok(jwt)
+    token::parse(token)
 }
 
 /// The claim checks, in Envoy's order: issuer, time, audience, lifetime. Also run on a
@@ -111,14 +109,15 @@ pub fn check_jwt(input: &VerifyInput, jwt: &Jwt) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// Full verification of `token` for the input's provider, each signature check taken from
-/// `budget`: when it runs out the token fails as a bad signature would.
+/// Full verification of a decoded token for the input's provider, each signature check
+/// taken from `budget`: when it runs out the token fails as a bad signature would.
 pub fn verify(
     input: &VerifyInput,
     token: &str,
+    jwt: &Jwt,
     budget: &mut CheckBudget,
-) -> Result<Jwt, AuthError> {
-    let jwt = check_claims(input, token)?;
+) -> Result<(), AuthError> {
+    check_jwt(input, jwt)?;
     if input.key_sets.iter().all(|s| s.is_empty()) {
         // Only a remote set can be empty here: local-only providers are refused at load.
         return Err(AuthError::JwksFetchFail);
@@ -131,22 +130,18 @@ pub fn verify(
     if candidates.peek().is_none() {
         return Err(AuthError::JwksKidAlgMismatch);
     }
-    // `check_claims` already parsed the token, so it has exactly three segments and a
-    // decodable signature: split and decode once for every candidate key.
+    // `decode` already parsed the token, so it has exactly three segments and a decodable
+    // signature: split and decode once for every candidate key.
     let verified = match token.rsplit_once('.') {
         Some((signing_input, sig_b64)) => decode_segment(sig_b64).is_some_and(|sig| {
-            candidates
-                .by_ref()
-                .take_while(|_| budget.take())
-                .any(|key| {
-                    signature::verify(&key.material, jwt.alg, signing_input.as_bytes(), &sig)
-                })
+            candidates.take_while(|_| budget.take()).any(|key| {
+                signature::verify(&key.material, jwt.alg, signing_input.as_bytes(), &sig)
+            })
         }),
         None => false,
     };
-    drop(candidates);
     if verified {
-        Ok(jwt)
+        Ok(())
     } else {
         Err(AuthError::VerificationFail)
     }

@@ -103,7 +103,7 @@ fn requirement(cfg: &FilterConfig, r: &Requirement) -> String {
                 None => format!("a token from {name}"),
             }
         }
-        Requirement::Any(rs) => format!("any of ({})", list(rs, " | ")),
+        Requirement::Any { children, .. } => format!("any of ({})", list(children, " | ")),
         Requirement::All(rs) => format!("all of ({})", list(rs, " & ")),
         Requirement::AllowMissing => "a valid token if one is sent".into(),
         Requirement::AllowMissingOrFailed => "nothing (tokens verified when valid)".into(),
@@ -128,7 +128,7 @@ pub fn describe(cfg: &FilterConfig) -> Vec<String> {
             requirement(cfg, r)
         )),
         Routing::Rules(rules) => {
-            for (i, r) in rules.iter().enumerate() {
+            for (i, r) in rules.rules.iter().enumerate() {
                 let needs = r
                     .requires
                     .as_ref()

@@ -2,10 +2,13 @@
 //! (`schema`, a leaf), and its compilation into a [`FilterConfig`] (`model`) that is either
 //! whole and valid or refused with one error naming the JSON path. Nothing is half-applied.
 //!
+//! `provider_index` indexes the compiled providers by issuer and token location.
+//!
 //! May use: every section's own `compile` (`policy`, `request`, `jwks`). Must not be used by
 //! those sections, which read only `schema`: that keeps the compilation free of circles.
 
 mod model;
+mod provider_index;
 pub mod schema;
 
 pub use model::{
@@ -14,11 +17,12 @@ pub use model::{
     DEFAULT_MAX_SIGNATURE_CHECKS_PER_REQUEST, DEFAULT_MAX_TOKENS_PER_REQUEST,
     DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TIMEOUT_MS,
 };
+pub use provider_index::ProviderIndex;
 
 use std::ops::RangeInclusive;
 
 use crate::jwks::key_set::{self as jwks, KeySet};
-use crate::policy::rules::Requirement;
+use crate::policy::rules::{Requirement, RuleSet};
 use schema::{header_name, ConfigError, RawConfig, RawProvider, RawRemoteJwks};
 
 /// Parses and validates the whole configuration.
@@ -218,7 +222,14 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
         providers.push(compile_provider(&name, p, &mut warnings)?);
     }
     let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
-    let routing = match raw.rules {
+    let index = ProviderIndex::new(
+        providers
+            .iter()
+            .map(|p| (p.issuer.as_deref(), p.locations.as_slice())),
+    );
+    let issuer = |i: usize| providers.get(i).and_then(|p| p.issuer.clone());
+    let group = |i: usize| index.group_of.get(i).copied().unwrap_or(usize::MAX);
+    let mut routing = match raw.rules {
         Some(rules) => {
             let mut out = Vec::with_capacity(rules.len());
             for (i, r) in rules.into_iter().enumerate() {
@@ -228,7 +239,7 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
                     &names,
                 )?);
             }
-            Routing::Rules(out)
+            Routing::Rules(Box::new(RuleSet::new(out)))
         }
         None => {
             if providers.is_empty() {
@@ -237,7 +248,7 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
                     "at least one provider is needed when \"rules\" is absent",
                 ));
             }
-            Routing::Everything(Requirement::Any(
+            Routing::Everything(Requirement::any(
                 (0..providers.len())
                     .map(|i| Requirement::Provider {
                         index: i,
@@ -247,6 +258,14 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
             ))
         }
     };
+    match &mut routing {
+        Routing::Rules(set) => {
+            for r in set.rules.iter_mut().filter_map(|r| r.requires.as_mut()) {
+                r.index_leaves(&issuer, &group);
+            }
+        }
+        Routing::Everything(r) => r.index_leaves(&issuer, &group),
+    }
     let cors = match raw.cors {
         None => None,
         Some(c) => Some(crate::policy::cors::compile("cors", c)?),
@@ -303,6 +322,7 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
     }
     Ok(FilterConfig {
         providers,
+        index,
         routing,
         cors,
         authorization,

@@ -1,10 +1,11 @@
 //! The compiled configuration the filter runs on: whole and valid, built only by
 //! [`crate::config::parse`].
 
+use crate::config::provider_index::ProviderIndex;
 use crate::jwks::key_set::KeySet;
 use crate::policy::authz::Authorization;
 use crate::policy::cors::CorsPolicy;
-use crate::policy::rules::{Requirement, Rule};
+use crate::policy::rules::{Requirement, RuleSet};
 use crate::request::extractor::TokenLocation;
 
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
@@ -54,13 +55,15 @@ pub struct Provider {
 
 /// Where a request's route sends it: the rule list, or the default when `rules` is absent.
 pub enum Routing {
-    Rules(Vec<Rule>),
+    Rules(Box<RuleSet>),
     /// No `rules` key: every request needs a valid token from any provider.
     Everything(Requirement),
 }
 
 pub struct FilterConfig {
     pub providers: Vec<Provider>,
+    /// Providers by issuer and by token location, for one parse and lookup per token.
+    pub index: ProviderIndex,
     pub routing: Routing,
     pub cors: Option<CorsPolicy>,
     pub authorization: Option<Authorization>,

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::config::schema::{ConfigError, RawAuthorization, RawCondition, RawOperation, RawSource};
 use crate::jwt::claims;
 use crate::jwt::token::Jwt;
+use crate::policy::path_index::{PathIndex, PathKey};
 use crate::request::view::Request;
 
 /// Istio's value syntax: exact, `prefix*`, `*suffix`, `*` (present and non-empty).
@@ -138,6 +139,9 @@ impl Policy {
 #[derive(Debug)]
 pub struct Authorization {
     pub policies: Vec<Policy>,
+    /// Policies by the paths their rules can match: a request evaluates only those.
+    index: PathIndex,
+    has_allow: bool,
 }
 
 /// The identity a request carries into authorization: the first verified token, if any.
@@ -260,7 +264,38 @@ pub fn compile(at: &str, raw: RawAuthorization) -> Result<Authorization, ConfigE
             rules,
         });
     }
-    Ok(Authorization { policies })
+    let index = PathIndex::new(policies.len(), |i| {
+        policies.get(i).map_or_else(Vec::new, path_keys)
+    });
+    let has_allow = policies.iter().any(|p| p.action == Action::Allow);
+    Ok(Authorization {
+        policies,
+        index,
+        has_allow,
+    })
+}
+
+/// The paths a policy can match: every positive `paths` pattern of its operations, or any
+/// path when a rule has no operation or an operation has no positive `paths`.
+fn path_keys(p: &Policy) -> Vec<PathKey<'_>> {
+    let mut keys = Vec::new();
+    for r in &p.rules {
+        if r.to.is_empty() {
+            return vec![PathKey::Any];
+        }
+        for o in &r.to {
+            if o.paths.any.is_empty() {
+                return vec![PathKey::Any];
+            }
+            keys.extend(o.paths.any.iter().map(|pat| match pat {
+                Pattern::Exact(e) => PathKey::Exact(e),
+                Pattern::Prefix(p) => PathKey::Prefix(p),
+                Pattern::Suffix(s) => PathKey::Suffix(s),
+                Pattern::Present => PathKey::Any,
+            }));
+        }
+    }
+    keys
 }
 
 /// `<iss>/<sub>` when both are present and non-empty, as Istio builds a request principal.
@@ -298,9 +333,15 @@ fn claim_texts(v: &Value, split: bool) -> Vec<String> {
 impl Authorization {
     pub fn evaluate(&self, req: &Request, id: Option<&Identity>) -> AuthzResult {
         let mut audit = Vec::new();
-        let mut any_allow = false;
         let mut allowed_by = None;
-        for p in &self.policies {
+        // A policy outside the candidates cannot match the path; ALLOW policies still count
+        // as existing (has_allow).
+        for p in self
+            .index
+            .candidates(req.path())
+            .into_iter()
+            .filter_map(|i| self.policies.get(i))
+        {
             let hit = p.rules.iter().any(|r| rule_matches(r, req, id));
             match p.action {
                 Action::Deny if hit => {
@@ -311,7 +352,6 @@ impl Authorization {
                 }
                 Action::Deny => {}
                 Action::Allow => {
-                    any_allow = true;
                     if hit && allowed_by.is_none() {
                         allowed_by = Some(p.name.clone());
                     }
@@ -324,7 +364,7 @@ impl Authorization {
             }
         }
         AuthzResult {
-            allowed: !any_allow || allowed_by.is_some(),
+            allowed: !self.has_allow || allowed_by.is_some(),
             matched: audit,
         }
     }
@@ -435,6 +475,110 @@ mod tests {
     }
 
     const SPLIT: &[String] = &[];
+
+    /// Every policy walked in order, as before the index: the reference the index must equal.
+    fn linear(a: &Authorization, req: &Request, id: Option<&Identity>) -> AuthzResult {
+        let mut audit = Vec::new();
+        let mut any_allow = false;
+        let mut allowed_by = None;
+        for p in &a.policies {
+            let hit = p.rules.iter().any(|r| rule_matches(r, req, id));
+            match p.action {
+                Action::Deny if hit => {
+                    return AuthzResult {
+                        allowed: false,
+                        matched: vec![p.name.clone()],
+                    }
+                }
+                Action::Deny => {}
+                Action::Allow => {
+                    any_allow = true;
+                    if hit && allowed_by.is_none() {
+                        allowed_by = Some(p.name.clone());
+                    }
+                }
+                Action::Audit if hit => audit.push(p.name.clone()),
+                Action::Audit => {}
+            }
+        }
+        AuthzResult {
+            allowed: !any_allow || allowed_by.is_some(),
+            matched: audit,
+        }
+    }
+
+    #[test]
+    fn the_index_decides_as_a_linear_walk() {
+        use crate::policy::path_index::testing::{random_path, Rng};
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let (mut denied, mut allowed) = (0, 0);
+        for _ in 0..300 {
+            let mut policies = Vec::new();
+            for _ in 0..1 + rng.below(8) {
+                let mut rules = Vec::new();
+                for _ in 0..rng.below(3) {
+                    let mut rule = serde_json::json!({});
+                    let ops: Vec<_> = (0..rng.below(3))
+                        .map(|_| {
+                            let pattern = |rng: &mut Rng| {
+                                let p = random_path(rng);
+                                match rng.below(5) {
+                                    0 => format!("{p}*"),
+                                    1 => format!("*{}", &p[rng.below(p.len())..]),
+                                    2 => "*".to_string(),
+                                    _ => p,
+                                }
+                            };
+                            let mut op = serde_json::json!({});
+                            if rng.below(4) != 0 {
+                                op["paths"] =
+                                    serde_json::json!([pattern(&mut rng), pattern(&mut rng)]);
+                            }
+                            if rng.below(4) == 0 {
+                                op["not_paths"] = serde_json::json!([pattern(&mut rng)]);
+                            }
+                            if rng.below(3) == 0 {
+                                op["methods"] = serde_json::json!([rng.pick(&["GET", "POST"])]);
+                            }
+                            serde_json::json!({"operation": op})
+                        })
+                        .collect();
+                    if !ops.is_empty() {
+                        rule["to"] = serde_json::json!(ops);
+                    }
+                    if rng.below(3) == 0 {
+                        rule["when"] = serde_json::json!([{"key": "request.auth.claims[role]",
+                            "values": [rng.pick(&["admin", "user"])]}]);
+                    }
+                    rules.push(rule);
+                }
+                let action = rng.pick(&["ALLOW", "DENY", "AUDIT"]);
+                policies.push(serde_json::json!({"action": action, "rules": rules}));
+            }
+            let a = authz(&serde_json::json!({ "policies": policies }).to_string());
+            for _ in 0..20 {
+                let r = req(rng.pick(&["GET", "POST"]), &random_path(&mut rng));
+                let token = jwt(serde_json::json!({"iss": "i", "sub": "s",
+                    "role": rng.pick(&["admin", "user"])}));
+                let id = Identity {
+                    jwt: &token,
+                    space_delimited: SPLIT,
+                };
+                let id = (rng.below(4) != 0).then_some(&id);
+                let want = linear(&a, &r, id);
+                assert_eq!(a.evaluate(&r, id), want, "{} {:?}", r.path(), a.policies);
+                if want.allowed {
+                    allowed += 1;
+                } else {
+                    denied += 1;
+                }
+            }
+        }
+        assert!(
+            denied > 500 && allowed > 500,
+            "{denied} denied, {allowed} allowed"
+        );
+    }
 
     #[test]
     fn principals_and_operations() {

@@ -8,5 +8,6 @@
 
 pub mod authz;
 pub mod cors;
+pub mod path_index;
 pub mod rules;
 pub mod string_match;

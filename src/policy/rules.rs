@@ -1,9 +1,12 @@
 //! Which requests need which tokens: Envoy `jwt_authn` rules (first match wins) and the
 //! requirement tree they name.
 
+use std::collections::HashMap;
+
 use regex_lite::Regex;
 
 use crate::config::schema::{ConfigError, RawRequirement, RawRule};
+use crate::policy::path_index::{PathIndex, PathKey};
 use crate::policy::string_match::full_regex;
 use crate::request::view::Request;
 
@@ -81,10 +84,105 @@ pub enum Requirement {
         /// `provider_and_audiences`: replaces the provider's audiences.
         audiences: Option<Vec<String>>,
     },
-    Any(Vec<Requirement>),
+    Any {
+        children: Vec<Requirement>,
+        /// Filled once the providers are known ([`Requirement::index_leaves`]).
+        leaves: LeafIndex,
+    },
     All(Vec<Requirement>),
     AllowMissing,
     AllowMissingOrFailed,
+}
+
+/// The provider leaves of a `requires_any`, grouped by where their providers look for tokens
+/// and keyed by issuer, so that a token reaches only the leaves whose provider could accept
+/// it: with one leaf per tenant, a request costs the same with 1 or 1,000 of them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LeafIndex {
+    pub groups: Vec<LeafGroup>,
+    /// Positions of the children that are not provider leaves.
+    pub others: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafGroup {
+    /// The providers' token-location group (`ProviderIndex::groups`).
+    pub group: usize,
+    /// The positions of every leaf in the group, ascending.
+    pub all: Vec<usize>,
+    pub by_issuer: HashMap<String, Vec<usize>>,
+    /// Leaves whose provider has no `issuer`.
+    pub any_issuer: Vec<usize>,
+}
+
+impl LeafGroup {
+    /// The leaves that could accept a token from `iss`, ascending.
+    pub fn accepting(&self, iss: Option<&str>) -> Vec<usize> {
+        let named = iss.and_then(|i| self.by_issuer.get(i));
+        let mut out: Vec<usize> = named.into_iter().flatten().copied().collect();
+        if !self.any_issuer.is_empty() {
+            out.extend(&self.any_issuer);
+            out.sort_unstable();
+        }
+        out
+    }
+}
+
+impl Requirement {
+    pub fn any(children: Vec<Requirement>) -> Self {
+        Self::Any {
+            children,
+            leaves: LeafIndex::default(),
+        }
+    }
+
+    /// Builds the leaf index of every `requires_any` in the tree, from each provider's issuer
+    /// and token-location group.
+    pub fn index_leaves(
+        &mut self,
+        issuer: &dyn Fn(usize) -> Option<String>,
+        group: &dyn Fn(usize) -> usize,
+    ) {
+        match self {
+            Self::Any { children, leaves } => {
+                let mut index = LeafIndex::default();
+                for (pos, child) in children.iter_mut().enumerate() {
+                    child.index_leaves(issuer, group);
+                    let Self::Provider { index: p, .. } = child else {
+                        index.others.push(pos);
+                        continue;
+                    };
+                    let g = group(*p);
+                    let slot = match index.groups.iter().position(|lg| lg.group == g) {
+                        Some(s) => s,
+                        None => {
+                            index.groups.push(LeafGroup {
+                                group: g,
+                                all: Vec::new(),
+                                by_issuer: HashMap::new(),
+                                any_issuer: Vec::new(),
+                            });
+                            index.groups.len() - 1
+                        }
+                    };
+                    if let Some(lg) = index.groups.get_mut(slot) {
+                        lg.all.push(pos);
+                        match issuer(*p) {
+                            Some(iss) => lg.by_issuer.entry(iss).or_default().push(pos),
+                            None => lg.any_issuer.push(pos),
+                        }
+                    }
+                }
+                *leaves = index;
+            }
+            Self::All(children) => {
+                for c in children {
+                    c.index_leaves(issuer, group);
+                }
+            }
+            Self::Provider { .. } | Self::AllowMissing | Self::AllowMissingOrFailed => {}
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -94,9 +192,32 @@ pub struct Rule {
     pub requires: Option<Requirement>,
 }
 
-/// The first rule matching the request, if any.
-pub fn find<'a>(rules: &'a [Rule], req: &Request) -> Option<&'a Rule> {
-    rules.iter().find(|r| r.route.matches(req))
+/// The rules in order, indexed by path: finding the first match looks only at the rules
+/// whose path matcher could accept the request's path.
+#[derive(Debug)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    index: PathIndex,
+}
+
+impl RuleSet {
+    pub fn new(rules: Vec<Rule>) -> Self {
+        let index = PathIndex::new(rules.len(), |i| match rules.get(i).map(|r| &r.route.path) {
+            Some(PathMatch::Exact(p)) => vec![PathKey::Exact(p)],
+            Some(PathMatch::Prefix(p)) => vec![PathKey::Prefix(p)],
+            Some(PathMatch::Regex(_)) | None => vec![PathKey::Any],
+        });
+        Self { rules, index }
+    }
+
+    /// The first rule matching the request, if any (Envoy: first match wins).
+    pub fn find(&self, req: &Request) -> Option<&Rule> {
+        self.index
+            .candidates(req.path())
+            .into_iter()
+            .filter_map(|i| self.rules.get(i))
+            .find(|r| r.route.matches(req))
+    }
 }
 
 pub fn compile_rule(at: &str, raw: RawRule, providers: &[&str]) -> Result<Rule, ConfigError> {
@@ -166,7 +287,7 @@ fn compile_requirement(
             )?,
             audiences: Some(pa.audiences),
         },
-        RawRequirement::RequiresAny(list) => Requirement::Any(compile_list(
+        RawRequirement::RequiresAny(list) => Requirement::any(compile_list(
             &format!("{at}.requires_any"),
             list.requirements,
             providers,
@@ -202,6 +323,7 @@ fn compile_list(
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::policy::path_index::testing::{random_path, Rng};
 
     fn req(method: &str, path: &str, host: &str) -> Request {
         Request::new(vec![
@@ -233,6 +355,48 @@ mod tests {
         assert!(!r.route.matches(&req("GET", "/a/v2/x", "h")));
         let r = rule(r#"{"match":{"prefix":"/","hosts":["SVC2.example.com"]}}"#).unwrap();
         assert!(r.route.matches(&req("GET", "/", "svc2.EXAMPLE.com:443")));
+    }
+
+    #[test]
+    fn the_index_finds_the_rule_a_linear_walk_finds() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut compared = 0;
+        for _ in 0..300 {
+            let mut rules = Vec::new();
+            for _ in 0..1 + rng.below(12) {
+                let path = random_path(&mut rng);
+                let mut m = match rng.below(4) {
+                    0 => serde_json::json!({"path": path}),
+                    1 => serde_json::json!({"safe_regex": {"regex": format!("{path}.*")}}),
+                    _ => serde_json::json!({"prefix": path.trim_end_matches('/')}),
+                };
+                if rng.below(3) == 0 {
+                    m["methods"] = serde_json::json!([rng.pick(&["GET", "POST"])]);
+                }
+                if rng.below(3) == 0 {
+                    m["hosts"] = serde_json::json!([rng.pick(&["a.test", "*.test"])]);
+                }
+                let raw = serde_json::from_value(serde_json::json!({"match": m})).unwrap();
+                rules.push(compile_rule("rules[0]", raw, &[]).unwrap());
+            }
+            let set = RuleSet::new(rules);
+            for _ in 0..20 {
+                let query = if rng.below(2) == 0 { "?q=/a" } else { "" };
+                let r = req(
+                    rng.pick(&["GET", "POST"]),
+                    &format!("{}{query}", random_path(&mut rng)),
+                    rng.pick(&["a.test", "b.test", "other"]),
+                );
+                let linear = set.rules.iter().position(|rule| rule.route.matches(&r));
+                let indexed = set
+                    .find(&r)
+                    .and_then(|found| set.rules.iter().position(|rule| std::ptr::eq(rule, found)));
+                assert_eq!(indexed, linear, "{:?} {:?}", r.path_and_query(), set.rules);
+                compared += usize::from(linear.is_some());
+            }
+        }
+        // Enough requests matched some rule for the comparison to mean something.
+        assert!(compared > 1000, "{compared}");
     }
 
     #[test]

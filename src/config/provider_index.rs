@@ -1,0 +1,61 @@
+//! Providers indexed for the per-request work: by issuer, so that a token reaches only the
+//! providers that could accept it, and by where they look for tokens, so that a location is
+//! read once however many providers read it. Built once at load.
+
+use std::collections::HashMap;
+
+use crate::request::extractor::TokenLocation;
+
+#[derive(Debug, Default)]
+pub struct ProviderIndex {
+    by_issuer: HashMap<String, Vec<usize>>,
+    /// Providers without `issuer`: candidates for every token.
+    any_issuer: Vec<usize>,
+    /// The distinct lists of token locations, and each provider's list among them.
+    pub groups: Vec<Vec<TokenLocation>>,
+    pub group_of: Vec<usize>,
+    /// Every distinct location, in the order providers name them, with the providers that
+    /// read it (ascending).
+    pub locations: Vec<(TokenLocation, Vec<usize>)>,
+}
+
+impl ProviderIndex {
+    /// `providers`: each provider's issuer and token locations, in configuration order.
+    pub fn new<'a>(
+        providers: impl Iterator<Item = (Option<&'a str>, &'a [TokenLocation])>,
+    ) -> Self {
+        let mut index = Self::default();
+        for (i, (issuer, locations)) in providers.enumerate() {
+            match issuer {
+                Some(iss) => index.by_issuer.entry(iss.to_string()).or_default().push(i),
+                None => index.any_issuer.push(i),
+            }
+            let group = match index.groups.iter().position(|g| g == locations) {
+                Some(g) => g,
+                None => {
+                    index.groups.push(locations.to_vec());
+                    index.groups.len() - 1
+                }
+            };
+            index.group_of.push(group);
+            for loc in locations {
+                match index.locations.iter_mut().find(|(l, _)| l == loc) {
+                    Some((_, readers)) => readers.push(i),
+                    None => index.locations.push((loc.clone(), vec![i])),
+                }
+            }
+        }
+        index
+    }
+
+    /// The providers that could accept a token from `iss`, ascending.
+    pub fn accepting(&self, iss: Option<&str>) -> Vec<usize> {
+        let named = iss.and_then(|i| self.by_issuer.get(i));
+        let mut out: Vec<usize> = named.into_iter().flatten().copied().collect();
+        if !self.any_issuer.is_empty() {
+            out.extend(&self.any_issuer);
+            out.sort_unstable();
+        }
+        out
+    }
+}

@@ -1,0 +1,137 @@
+//! Items (rules, policies) indexed by the request paths they can match, so that a request
+//! looks at the few that could apply instead of walking them all: exact paths by hash, and
+//! prefixes and suffixes by the request path's own prefixes and suffixes of the lengths in
+//! use. Items the index cannot narrow (regexes, no path condition) are always candidates.
+//! Candidates come out in item order, so first-match and DENY-before-ALLOW orders hold.
+
+use std::collections::HashMap;
+
+/// One path condition an item can match through.
+#[derive(Debug, Clone, Copy)]
+pub enum PathKey<'a> {
+    Exact(&'a str),
+    Prefix(&'a str),
+    Suffix(&'a str),
+    /// Any path may match (a regex, or no path condition).
+    Any,
+}
+
+#[derive(Debug, Default)]
+pub struct PathIndex {
+    exact: HashMap<String, Vec<usize>>,
+    prefix: HashMap<String, Vec<usize>>,
+    /// The distinct prefix lengths in use, ascending.
+    prefix_lens: Vec<usize>,
+    suffix: HashMap<String, Vec<usize>>,
+    suffix_lens: Vec<usize>,
+    always: Vec<usize>,
+}
+
+impl PathIndex {
+    /// `keys(i)` lists item i's path conditions; an item with none can never match.
+    pub fn new<'a>(items: usize, keys: impl Fn(usize) -> Vec<PathKey<'a>>) -> Self {
+        let mut index = Self::default();
+        for item in 0..items {
+            for key in keys(item) {
+                let (map, lens, text) = match key {
+                    PathKey::Exact(p) => {
+                        index.exact.entry(p.to_string()).or_default().push(item);
+                        continue;
+                    }
+                    PathKey::Any => {
+                        index.always.push(item);
+                        continue;
+                    }
+                    PathKey::Prefix(p) => (&mut index.prefix, &mut index.prefix_lens, p),
+                    PathKey::Suffix(s) => (&mut index.suffix, &mut index.suffix_lens, s),
+                };
+                map.entry(text.to_string()).or_default().push(item);
+                if !lens.contains(&text.len()) {
+                    lens.push(text.len());
+                }
+            }
+        }
+        index.prefix_lens.sort_unstable();
+        index.suffix_lens.sort_unstable();
+        index
+    }
+
+    /// The items that could match `path`, ascending and without repeats.
+    pub fn candidates(&self, path: &str) -> Vec<usize> {
+        let mut out = self.always.clone();
+        let mut add = |items: Option<&Vec<usize>>| out.extend(items.into_iter().flatten());
+        add(self.exact.get(path));
+        for &len in self.prefix_lens.iter().take_while(|l| **l <= path.len()) {
+            add(path.get(..len).and_then(|p| self.prefix.get(p)));
+        }
+        for &len in self.suffix_lens.iter().take_while(|l| **l <= path.len()) {
+            add(path
+                .get(path.len() - len..)
+                .and_then(|s| self.suffix.get(s)));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// What the differential tests of the indexed rules and policies share.
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+pub mod testing {
+    /// A small xorshift generator: the differential tests need variety, not quality.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        pub fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+
+        pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len())]
+        }
+    }
+
+    /// Paths built from few segments, so that rules and requests collide often.
+    pub fn random_path(rng: &mut Rng) -> String {
+        let segments = ["a", "ab", "b", "api", "x.png", "", "v1"];
+        let mut p = String::new();
+        for _ in 0..rng.below(4) {
+            p.push('/');
+            p.push_str(rng.pick(&segments));
+        }
+        if p.is_empty() || rng.below(5) == 0 {
+            p.push('/');
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_are_the_items_whose_keys_match() {
+        let keys = [
+            vec![PathKey::Prefix("/api/")],
+            vec![PathKey::Exact("/api/x")],
+            vec![PathKey::Suffix(".png"), PathKey::Exact("/logo")],
+            vec![PathKey::Any],
+            vec![],
+            vec![PathKey::Prefix("")],
+            vec![PathKey::Prefix("/api/x/long/er")],
+        ];
+        let index = PathIndex::new(keys.len(), |i| keys[i].clone());
+        assert_eq!(index.candidates("/api/x"), vec![0, 1, 3, 5]);
+        assert_eq!(index.candidates("/api/y.png"), vec![0, 2, 3, 5]);
+        assert_eq!(index.candidates("/logo"), vec![2, 3, 5]);
+        assert_eq!(index.candidates(""), vec![3, 5]);
+        // A multi-byte character where a prefix length would cut it is no match, not a panic.
+        assert_eq!(index.candidates("/ap\u{e9}/x"), vec![3, 5]);
+    }
+}
