@@ -262,7 +262,7 @@ impl<'a, K: Keys> Authenticator<'a, K> {
                 // Every leaf of the group fails the same way; the last one is the one reported.
                 Err(e) => real = later(real, (g.all.last().copied().unwrap_or(0), e)),
                 Ok(jwt) => {
-                    let accepting = g.accepting(jwt.iss.as_deref());
+                    let accepting = g.issuers.accepting(jwt.iss.as_deref());
                     unknown_issuer |= accepting.len() < g.all.len();
                     todo.extend(accepting);
                 }

@@ -2,15 +2,12 @@
 //! providers that could accept it, and by where they look for tokens, so that a location is
 //! read once however many providers read it. Built once at load.
 
-use std::collections::HashMap;
-
+use crate::jwt::issuer_map::IssuerMap;
 use crate::request::extractor::TokenLocation;
 
 #[derive(Debug, Default)]
 pub struct ProviderIndex {
-    by_issuer: HashMap<String, Vec<usize>>,
-    /// Providers without `issuer`: candidates for every token.
-    any_issuer: Vec<usize>,
+    issuers: IssuerMap,
     /// The distinct lists of token locations, and each provider's list among them.
     pub groups: Vec<Vec<TokenLocation>>,
     pub group_of: Vec<usize>,
@@ -26,10 +23,7 @@ impl ProviderIndex {
     ) -> Self {
         let mut index = Self::default();
         for (i, (issuer, locations)) in providers.enumerate() {
-            match issuer {
-                Some(iss) => index.by_issuer.entry(iss.to_string()).or_default().push(i),
-                None => index.any_issuer.push(i),
-            }
+            index.issuers.insert(issuer, i);
             let group = match index.groups.iter().position(|g| g == locations) {
                 Some(g) => g,
                 None => {
@@ -50,12 +44,6 @@ impl ProviderIndex {
 
     /// The providers that could accept a token from `iss`, ascending.
     pub fn accepting(&self, iss: Option<&str>) -> Vec<usize> {
-        let named = iss.and_then(|i| self.by_issuer.get(i));
-        let mut out: Vec<usize> = named.into_iter().flatten().copied().collect();
-        if !self.any_issuer.is_empty() {
-            out.extend(&self.any_issuer);
-            out.sort_unstable();
-        }
-        out
+        self.issuers.accepting(iss)
     }
 }

@@ -6,5 +6,6 @@
 
 pub mod claims;
 pub mod error;
+pub mod issuer_map;
 pub mod strict_json;
 pub mod token;

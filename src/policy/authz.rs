@@ -332,16 +332,26 @@ fn claim_texts(v: &Value, split: bool) -> Vec<String> {
 
 impl Authorization {
     pub fn evaluate(&self, req: &Request, id: Option<&Identity>) -> AuthzResult {
+        // A policy outside the candidates cannot match the path.
+        let candidates = self.index.candidates(req.path());
+        self.decide(
+            candidates.into_iter().filter_map(|i| self.policies.get(i)),
+            req,
+            id,
+        )
+    }
+
+    /// DENY before ALLOW over `policies` (in order); ALLOW policies outside them still count
+    /// as existing.
+    fn decide<'p>(
+        &self,
+        policies: impl Iterator<Item = &'p Policy>,
+        req: &Request,
+        id: Option<&Identity>,
+    ) -> AuthzResult {
         let mut audit = Vec::new();
         let mut allowed_by = None;
-        // A policy outside the candidates cannot match the path; ALLOW policies still count
-        // as existing (has_allow).
-        for p in self
-            .index
-            .candidates(req.path())
-            .into_iter()
-            .filter_map(|i| self.policies.get(i))
-        {
+        for p in policies {
             let hit = p.rules.iter().any(|r| rule_matches(r, req, id));
             match p.action {
                 Action::Deny if hit => {
@@ -350,17 +360,9 @@ impl Authorization {
                         matched: vec![p.name.clone()],
                     }
                 }
-                Action::Deny => {}
-                Action::Allow => {
-                    if hit && allowed_by.is_none() {
-                        allowed_by = Some(p.name.clone());
-                    }
-                }
-                Action::Audit => {
-                    if hit {
-                        audit.push(p.name.clone());
-                    }
-                }
+                Action::Allow if hit && allowed_by.is_none() => allowed_by = Some(p.name.clone()),
+                Action::Audit if hit => audit.push(p.name.clone()),
+                Action::Deny | Action::Allow | Action::Audit => {}
             }
         }
         AuthzResult {
@@ -476,37 +478,6 @@ mod tests {
 
     const SPLIT: &[String] = &[];
 
-    /// Every policy walked in order, as before the index: the reference the index must equal.
-    fn linear(a: &Authorization, req: &Request, id: Option<&Identity>) -> AuthzResult {
-        let mut audit = Vec::new();
-        let mut any_allow = false;
-        let mut allowed_by = None;
-        for p in &a.policies {
-            let hit = p.rules.iter().any(|r| rule_matches(r, req, id));
-            match p.action {
-                Action::Deny if hit => {
-                    return AuthzResult {
-                        allowed: false,
-                        matched: vec![p.name.clone()],
-                    }
-                }
-                Action::Deny => {}
-                Action::Allow => {
-                    any_allow = true;
-                    if hit && allowed_by.is_none() {
-                        allowed_by = Some(p.name.clone());
-                    }
-                }
-                Action::Audit if hit => audit.push(p.name.clone()),
-                Action::Audit => {}
-            }
-        }
-        AuthzResult {
-            allowed: !any_allow || allowed_by.is_some(),
-            matched: audit,
-        }
-    }
-
     #[test]
     fn the_index_decides_as_a_linear_walk() {
         use crate::policy::path_index::testing::{random_path, Rng};
@@ -565,7 +536,8 @@ mod tests {
                     space_delimited: SPLIT,
                 };
                 let id = (rng.below(4) != 0).then_some(&id);
-                let want = linear(&a, &r, id);
+                // Every policy walked in order, as before the index.
+                let want = a.decide(a.policies.iter(), &r, id);
                 assert_eq!(a.evaluate(&r, id), want, "{} {:?}", r.path(), a.policies);
                 if want.allowed {
                     allowed += 1;

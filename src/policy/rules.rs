@@ -1,11 +1,10 @@
 //! Which requests need which tokens: Envoy `jwt_authn` rules (first match wins) and the
 //! requirement tree they name.
 
-use std::collections::HashMap;
-
 use regex_lite::Regex;
 
 use crate::config::schema::{ConfigError, RawRequirement, RawRule};
+use crate::jwt::issuer_map::IssuerMap;
 use crate::policy::path_index::{PathIndex, PathKey};
 use crate::policy::string_match::full_regex;
 use crate::request::view::Request;
@@ -110,22 +109,7 @@ pub struct LeafGroup {
     pub group: usize,
     /// The positions of every leaf in the group, ascending.
     pub all: Vec<usize>,
-    pub by_issuer: HashMap<String, Vec<usize>>,
-    /// Leaves whose provider has no `issuer`.
-    pub any_issuer: Vec<usize>,
-}
-
-impl LeafGroup {
-    /// The leaves that could accept a token from `iss`, ascending.
-    pub fn accepting(&self, iss: Option<&str>) -> Vec<usize> {
-        let named = iss.and_then(|i| self.by_issuer.get(i));
-        let mut out: Vec<usize> = named.into_iter().flatten().copied().collect();
-        if !self.any_issuer.is_empty() {
-            out.extend(&self.any_issuer);
-            out.sort_unstable();
-        }
-        out
-    }
+    pub issuers: IssuerMap,
 }
 
 impl Requirement {
@@ -159,18 +143,14 @@ impl Requirement {
                             index.groups.push(LeafGroup {
                                 group: g,
                                 all: Vec::new(),
-                                by_issuer: HashMap::new(),
-                                any_issuer: Vec::new(),
+                                issuers: IssuerMap::default(),
                             });
                             index.groups.len() - 1
                         }
                     };
                     if let Some(lg) = index.groups.get_mut(slot) {
                         lg.all.push(pos);
-                        match issuer(*p) {
-                            Some(iss) => lg.by_issuer.entry(iss).or_default().push(pos),
-                            None => lg.any_issuer.push(pos),
-                        }
+                        lg.issuers.insert(issuer(*p).as_deref(), pos);
                     }
                 }
                 *leaves = index;
