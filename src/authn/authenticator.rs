@@ -11,6 +11,7 @@ use crate::authn::verifier::{self, CheckBudget, VerifyInput};
 use crate::config::FilterConfig;
 use crate::jwks::key_set::KeySet;
 use crate::jwt::error::AuthError;
+use crate::jwt::issuer_map::insert_sorted;
 use crate::jwt::token::Jwt;
 use crate::policy::rules::{LeafIndex, Requirement};
 use crate::request::extractor::{self, Extracted, TokenLocation};
@@ -264,11 +265,12 @@ impl<'a, K: Keys> Authenticator<'a, K> {
                 Ok(jwt) => {
                     let accepting = g.issuers.accepting(jwt.iss.as_deref());
                     unknown_issuer |= accepting.len() < g.all.len();
-                    todo.extend(accepting);
+                    for pos in accepting {
+                        insert_sorted(&mut todo, pos);
+                    }
                 }
             }
         }
-        todo.sort_unstable();
         for pos in todo {
             let Some(child) = children.get(pos) else {
                 continue;

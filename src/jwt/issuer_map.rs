@@ -1,11 +1,19 @@
 //! Items (providers, requirement leaves) keyed by the token issuer they accept, so that a
 //! token's `iss` finds its candidates with one lookup however many items there are.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+
+/// Adds `item` to an ascending list without repeats. The lists are short: this keeps the
+/// .wasm free of a general sort.
+pub fn insert_sorted(list: &mut Vec<usize>, item: usize) {
+    if let Err(at) = list.binary_search(&item) {
+        list.insert(at, item);
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IssuerMap {
-    by_issuer: HashMap<String, Vec<usize>>,
+    by_issuer: BTreeMap<String, Vec<usize>>,
     /// Items that accept any issuer (a provider without `issuer`).
     any_issuer: Vec<usize>,
 }
@@ -27,9 +35,8 @@ impl IssuerMap {
     pub fn accepting(&self, iss: Option<&str>) -> Vec<usize> {
         let named = iss.and_then(|i| self.by_issuer.get(i));
         let mut out: Vec<usize> = named.into_iter().flatten().copied().collect();
-        if !self.any_issuer.is_empty() {
-            out.extend(&self.any_issuer);
-            out.sort_unstable();
+        for item in &self.any_issuer {
+            insert_sorted(&mut out, *item);
         }
         out
     }

@@ -4,7 +4,9 @@
 //! use. Items the index cannot narrow (regexes, no path condition) are always candidates.
 //! Candidates come out in item order, so first-match and DENY-before-ALLOW orders hold.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+
+use crate::jwt::issuer_map::insert_sorted;
 
 /// One path condition an item can match through.
 #[derive(Debug, Clone, Copy)]
@@ -18,11 +20,11 @@ pub enum PathKey<'a> {
 
 #[derive(Debug, Default)]
 pub struct PathIndex {
-    exact: HashMap<String, Vec<usize>>,
-    prefix: HashMap<String, Vec<usize>>,
+    exact: BTreeMap<String, Vec<usize>>,
+    prefix: BTreeMap<String, Vec<usize>>,
     /// The distinct prefix lengths in use, ascending.
     prefix_lens: Vec<usize>,
-    suffix: HashMap<String, Vec<usize>>,
+    suffix: BTreeMap<String, Vec<usize>>,
     suffix_lens: Vec<usize>,
     always: Vec<usize>,
 }
@@ -39,27 +41,27 @@ impl PathIndex {
                         continue;
                     }
                     PathKey::Any => {
-                        index.always.push(item);
+                        insert_sorted(&mut index.always, item);
                         continue;
                     }
                     PathKey::Prefix(p) => (&mut index.prefix, &mut index.prefix_lens, p),
                     PathKey::Suffix(s) => (&mut index.suffix, &mut index.suffix_lens, s),
                 };
                 map.entry(text.to_string()).or_default().push(item);
-                if !lens.contains(&text.len()) {
-                    lens.push(text.len());
-                }
+                insert_sorted(lens, text.len());
             }
         }
-        index.prefix_lens.sort_unstable();
-        index.suffix_lens.sort_unstable();
         index
     }
 
     /// The items that could match `path`, ascending and without repeats.
     pub fn candidates(&self, path: &str) -> Vec<usize> {
         let mut out = self.always.clone();
-        let mut add = |items: Option<&Vec<usize>>| out.extend(items.into_iter().flatten());
+        let mut add = |items: Option<&Vec<usize>>| {
+            for item in items.into_iter().flatten() {
+                insert_sorted(&mut out, *item);
+            }
+        };
         add(self.exact.get(path));
         for &len in self.prefix_lens.iter().take_while(|l| **l <= path.len()) {
             add(path.get(..len).and_then(|p| self.prefix.get(p)));
@@ -69,8 +71,6 @@ impl PathIndex {
                 .get(path.len() - len..)
                 .and_then(|s| self.suffix.get(s)));
         }
-        out.sort_unstable();
-        out.dedup();
         out
     }
 }
