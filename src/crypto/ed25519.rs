@@ -117,8 +117,8 @@ impl Ed25519Key {
         let k = Scalar::from_bytes_mod_order_wide(&h.finalize());
         let b = base_tables();
         // s's pieces go with the base point's tables, k's with the key's (of -A).
-        let terms: Vec<_> = wnaf::terms(&big_endian(&s), b, B_WINDOW)
-            .chain(wnaf::terms(&big_endian(&k), &self.minus_a, KEY_WINDOW))
+        let terms: Vec<_> = wnaf::terms(&big_endian(&s), b, B_WINDOW)?
+            .chain(wnaf::terms(&big_endian(&k), &self.minus_a, KEY_WINDOW)?)
             .collect();
         let mut acc = EdwardsPoint::identity();
         // Doublings owed since the last addition, done in one run (no conversion between).

@@ -271,13 +271,13 @@ struct Side<'a, F> {
 }
 
 /// `a + b` for two scalars with their points' tables; None if a table set does not fit the
-/// field's scalars.
+/// field's scalars, or a scalar its tables.
 fn double_scalar<F: Field>(a: Side<F>, b: Side<F>) -> Option<Jacobian<F>> {
     if a.tables.len() != pieces::<F>() || b.tables.len() != pieces::<F>() {
         return None;
     }
-    let terms: Vec<_> = wnaf::terms(a.scalar_be, a.tables, a.window)
-        .chain(wnaf::terms(b.scalar_be, b.tables, b.window))
+    let terms: Vec<_> = wnaf::terms(a.scalar_be, a.tables, a.window)?
+        .chain(wnaf::terms(b.scalar_be, b.tables, b.window)?)
         .collect();
     let mut acc = Jacobian::infinity();
     for i in (0..=PIECE_BITS).rev() {
@@ -294,13 +294,18 @@ fn double_scalar<F: Field>(a: Side<F>, b: Side<F>) -> Option<Jacobian<F>> {
 
 /// ECDSA verification once the scalars are known (`u1 = z/s`, `u2 = r/s` modulo n, all
 /// big-endian and as wide as the field): `u1*G + u2*Q` has x coordinate r modulo n. None if
-/// a table set does not fit the curve.
+/// a table set or a scalar does not fit the curve, or r is not below n.
 pub fn ecdsa_check<C: Curve>(
     key_tables: &[Vec<Affine<C::F>>],
     u1: &[u8],
     u2: &[u8],
     r: &[u8],
 ) -> Option<bool> {
+    // The final check would also take r = x(R) when x(R) >= n, which is no valid r: refused
+    // here rather than left to the callers' parsers. (Same widths: byte order is number order.)
+    if r.len() != C::N.len() || r >= C::N {
+        return None;
+    }
     // u1's pieces go with the generator's tables, u2's with the key's.
     let p = double_scalar(
         Side {
