@@ -355,8 +355,44 @@ fn add_be(a: &[u8], b: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A xorshift generator for test inputs: fixed seeds, so a failure reproduces.
+    pub(crate) struct Rng(pub u64);
+
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        /// A 32-bit limb: one of the patterns where carries, borrows and folds pile up, or
+        /// (one time in ten) random.
+        pub fn limb(&mut self) -> u32 {
+            const PATTERNS: [u32; 9] = [
+                0,
+                1,
+                2,
+                0x7fff_ffff,
+                0x8000_0000,
+                0xffff_fffe,
+                0xffff_ffff,
+                0xffff_0000,
+                0x0000_ffff,
+            ];
+            PATTERNS
+                .get(self.below(PATTERNS.len() + 1))
+                .copied()
+                .unwrap_or(self.next() as u32)
+        }
+    }
 
     #[test]
     fn big_endian_sums() {
