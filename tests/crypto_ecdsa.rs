@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+use crypto_bigint::BoxedUint;
 use envoy_jwt_authz::crypto::ecdsa_p256::P256Key;
 use envoy_jwt_authz::crypto::ecdsa_p384::P384Key;
 use p256::elliptic_curve::ops::{MulByGeneratorVartime, Reduce};
@@ -98,16 +99,14 @@ fn be<E: CurveArithmetic>(k: &Scalar<E>) -> Vec<u8> {
     k.to_repr().to_vec()
 }
 
-/// `a + b` for big-endian numbers of one width; None when the sum does not fit.
+/// `a + b` for big-endian numbers of one width, by crypto-bigint; None when the sum does not
+/// fit that width.
 fn add_be(a: &[u8], b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = vec![0u8; a.len()];
-    let mut carry = 0u16;
-    for ((o, x), y) in out.iter_mut().zip(a).zip(b).rev() {
-        let s = u16::from(*x) + u16::from(*y) + carry;
-        *o = s as u8;
-        carry = s >> 8;
-    }
-    (carry == 0).then_some(out)
+    let width = a.len();
+    let big = |v: &[u8]| BoxedUint::from_be_slice(v, 8 * width as u32 + 8).unwrap();
+    let sum = big(a).wrapping_add(big(b)).to_be_bytes();
+    let (carry, low) = sum.split_at(sum.len() - width);
+    carry.iter().all(|c| *c == 0).then(|| low.to_vec())
 }
 
 /// n, big-endian: (n - 1) + 1.
