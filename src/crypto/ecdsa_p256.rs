@@ -179,4 +179,19 @@ mod tests {
         let from_inf = to_affine_each(&[Jacobian::infinity().add_affine(&g)])[0].unwrap();
         assert_eq!((from_inf.x, from_inf.y), (g.x, g.y));
     }
+
+    #[test]
+    fn double_scalar_meets_every_exceptional_addition() {
+        weierstrass::tests::double_scalar_agrees::<P256, p256::NistP256>(20);
+    }
+
+    #[test]
+    fn tables_hold_odd_multiples() {
+        weierstrass::tests::tables_hold_odd_multiples::<P256, p256::NistP256>();
+    }
+
+    #[test]
+    fn large_x_needs_r_below_n() {
+        weierstrass::tests::large_x_needs_r_below_n::<P256, p256::NistP256>();
+    }
 }

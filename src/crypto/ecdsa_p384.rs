@@ -159,4 +159,19 @@ mod tests {
         assert_eq!(y.square(), x.square().mul(&x).sub(&three_x).add(&b));
         assert_eq!(P384::generator_tables().len(), 24);
     }
+
+    #[test]
+    fn double_scalar_meets_every_exceptional_addition() {
+        weierstrass::tests::double_scalar_agrees::<P384, p384::NistP384>(20);
+    }
+
+    #[test]
+    fn tables_hold_odd_multiples() {
+        weierstrass::tests::tables_hold_odd_multiples::<P384, p384::NistP384>();
+    }
+
+    #[test]
+    fn large_x_needs_r_below_n() {
+        weierstrass::tests::large_x_needs_r_below_n::<P384, p384::NistP384>();
+    }
 }

@@ -117,8 +117,8 @@ impl Ed25519Key {
         let k = Scalar::from_bytes_mod_order_wide(&h.finalize());
         let b = base_tables();
         // s's pieces go with the base point's tables, k's with the key's (of -A).
-        let terms: Vec<_> = wnaf::terms(&big_endian(&s), b, B_WINDOW)
-            .chain(wnaf::terms(&big_endian(&k), &self.minus_a, KEY_WINDOW))
+        let terms: Vec<_> = wnaf::terms(&big_endian(&s), b, B_WINDOW)?
+            .chain(wnaf::terms(&big_endian(&k), &self.minus_a, KEY_WINDOW)?)
             .collect();
         let mut acc = EdwardsPoint::identity();
         // Doublings owed since the last addition, done in one run (no conversion between).
@@ -153,6 +153,7 @@ impl Ed25519Key {
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::crypto::weierstrass::tests::Rng;
     use ed25519_dalek::{Signer, SigningKey, Verifier};
 
     /// Our answer and `ed25519-dalek`'s `verify_strict` for the same key, message, signature.
@@ -163,6 +164,194 @@ mod tests {
                 .is_ok()
         });
         (ours, reference)
+    }
+
+    /// L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+
+    /// `s + L`, little-endian; None when it does not fit 256 bits.
+    fn plus_l(s: &[u8; 32]) -> Option<[u8; 32]> {
+        let mut out = *s;
+        let mut carry = 0u16;
+        for (b, lb) in out.iter_mut().zip(L) {
+            let v = u16::from(*b) + u16::from(lb) + carry;
+            *b = v as u8;
+            carry = v >> 8;
+        }
+        (carry == 0).then_some(out)
+    }
+
+    /// The signature with its s replaced.
+    fn with_s(sig: &[u8; 64], s: &[u8; 32]) -> [u8; 64] {
+        let mut out = *sig;
+        out[32..].copy_from_slice(s);
+        out
+    }
+
+    fn signature(r: &EdwardsPoint, s: &Scalar) -> [u8; 64] {
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(r.compress().as_bytes());
+        sig[32..].copy_from_slice(s.as_bytes());
+        sig
+    }
+
+    /// `k = SHA-512(R || A || msg) mod L`.
+    fn challenge(r: &EdwardsPoint, key: &[u8; 32], msg: &[u8]) -> Scalar {
+        let mut h = hmac_sha512::Hash::new();
+        h.update(r.compress().as_bytes());
+        h.update(key);
+        h.update(msg);
+        Scalar::from_bytes_mod_order_wide(&h.finalize())
+    }
+
+    fn random_scalar(rng: &mut Rng) -> Scalar {
+        Scalar::from_bytes_mod_order(rng.bytes(32).try_into().unwrap())
+    }
+
+    /// The 8 points of small order in 22 encodings: each canonical and with its sign bit
+    /// flipped (the point's opposite, or "-0" when x = 0), and, for the three whose y is
+    /// below 19, y + p with either sign bit: 14 distinct byte strings.
+    fn torsion_encodings() -> Vec<[u8; 32]> {
+        let mut out = Vec::new();
+        for t in EIGHT_TORSION {
+            let canonical = t.compress().to_bytes();
+            let mut flipped = canonical;
+            flipped[31] ^= 0x80;
+            out.extend([canonical, flipped]);
+            // y + p = y + 2^255 - 19, little-endian: p's bytes with y added to the lowest
+            // (no carry for y < 19), and the sign bit as it was.
+            let y_is_small = canonical[1..31] == [0; 30] && canonical[31] & 0x7f == 0;
+            if y_is_small && canonical[0] < 19 {
+                let mut plus_p = [0xff; 32];
+                plus_p[0] = 0xed + canonical[0];
+                plus_p[31] = 0x7f | (canonical[31] & 0x80);
+                let mut plus_p_flipped = plus_p;
+                plus_p_flipped[31] ^= 0x80;
+                out.extend([plus_p, plus_p_flipped]);
+            }
+        }
+        out
+    }
+
+    /// A small-order key verifies nothing, even signatures that satisfy its equation
+    /// (`R = sB - T` where T happens to be `kA`): both refuse every one.
+    #[test]
+    fn torsion_keys_verify_nothing() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let encodings = torsion_encodings();
+        assert_eq!(encodings.len(), 22);
+        let mut distinct = encodings.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 14);
+        let msg = b"header.payload";
+        let mut equation_holds = 0;
+        for key in &distinct {
+            let a = CompressedEdwardsY(*key).decompress().unwrap();
+            assert!(a.is_small_order());
+            for round in 0..3 {
+                let s = if round == 0 {
+                    Scalar::ZERO
+                } else {
+                    random_scalar(&mut rng)
+                };
+                for t in EIGHT_TORSION {
+                    let r = EdwardsPoint::mul_base(&s) - t;
+                    let sig = signature(&r, &s);
+                    let k = challenge(&r, key, msg);
+                    equation_holds += usize::from(EdwardsPoint::mul_base(&s) - k * a == r);
+                    assert_eq!(both(key, msg, &sig), (false, false), "{key:x?} {sig:x?}");
+                }
+            }
+        }
+        // Some of them a verification without the small-order check would accept.
+        assert!(equation_holds > 0);
+    }
+
+    /// Keys with a torsion component, `A = aB + T`, and signatures `R = rB + T'`,
+    /// `s = r + ka`: `[s]B - [k]A = rB - kT`, so the cofactorless equation holds exactly when
+    /// `T' = -kT`. Both verifiers must agree on each, accepting some and refusing others.
+    /// R itself of small order (`R = T'`, `s = ka`, equation holding when `T' = -kT`) is
+    /// refused by both.
+    #[test]
+    fn mixed_order_keys_agree_with_verify_strict() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let msg = b"header.payload";
+        let (mut accepted, mut refused, mut small_r_holds) = (0, 0, 0);
+        for _ in 0..3 {
+            let a = random_scalar(&mut rng);
+            for t in &EIGHT_TORSION[1..] {
+                let key = (EdwardsPoint::mul_base(&a) + t).compress().to_bytes();
+                for t2 in EIGHT_TORSION {
+                    let r = random_scalar(&mut rng);
+                    let big_r = EdwardsPoint::mul_base(&r) + t2;
+                    let k = challenge(&big_r, &key, msg);
+                    let (ours, theirs) = both(&key, msg, &signature(&big_r, &(r + k * a)));
+                    assert_eq!(ours, theirs, "{key:x?} {big_r:?}");
+                    assert_eq!(ours, -(k * t) == t2);
+                    accepted += usize::from(ours);
+                    refused += usize::from(!ours);
+
+                    let k = challenge(&t2, &key, msg);
+                    small_r_holds += usize::from(-(k * t) == t2);
+                    let sig = signature(&t2, &(k * a));
+                    assert_eq!(both(&key, msg, &sig), (false, false), "{sig:x?}");
+                }
+            }
+        }
+        assert!(
+            accepted > 0 && refused > 0 && small_r_holds > 0,
+            "{accepted} {refused} {small_r_holds}"
+        );
+    }
+
+    /// Honest signatures changed where a lax verifier would still accept or a careless one
+    /// would miscompute: s + L, s + 2L, s = L, s with bit 253 or 255 set, R plus each
+    /// torsion point, R with its sign bit flipped, and the key plus a torsion point. Both
+    /// refuse each; the honest signature verifies under both.
+    #[test]
+    fn mutated_signatures_agree_with_verify_strict() {
+        let mut rng = Rng(0x6a09_e667_f3bc_c909);
+        for i in 0..8 {
+            let sk = SigningKey::from_bytes(&rng.bytes(32).try_into().unwrap());
+            let key = sk.verifying_key().to_bytes();
+            let msg = format!("header.payload-{i}");
+            let msg = msg.as_bytes();
+            let sig = sk.sign(msg).to_bytes();
+            assert_eq!(both(&key, msg, &sig), (true, true));
+            let s: [u8; 32] = sig[32..].try_into().unwrap();
+            let mut candidates = vec![with_s(&sig, &L)];
+            let s_plus_l = plus_l(&s).unwrap();
+            candidates.push(with_s(&sig, &s_plus_l));
+            candidates.extend(plus_l(&s_plus_l).map(|s2| with_s(&sig, &s2)));
+            for (byte, bit) in [(31, 0x20), (31, 0x80)] {
+                let mut high = s;
+                high[byte] |= bit;
+                candidates.push(with_s(&sig, &high));
+            }
+            let big_r = CompressedEdwardsY(sig[..32].try_into().unwrap())
+                .decompress()
+                .unwrap();
+            for t in &EIGHT_TORSION[1..] {
+                let mut shifted = sig;
+                shifted[..32].copy_from_slice((big_r + t).compress().as_bytes());
+                candidates.push(shifted);
+            }
+            let mut flipped = sig;
+            flipped[31] ^= 0x80;
+            candidates.push(flipped);
+            for candidate in &candidates {
+                assert_eq!(both(&key, msg, candidate), (false, false), "{candidate:x?}");
+            }
+            let a = CompressedEdwardsY(key).decompress().unwrap();
+            for t in &EIGHT_TORSION[1..] {
+                let shifted = (a + t).compress().to_bytes();
+                assert_eq!(both(&shifted, msg, &sig), (false, false));
+            }
+        }
     }
 
     #[test]
@@ -180,18 +369,7 @@ mod tests {
             assert!(!ours);
             assert_eq!(both(&key, b"other", &sig), (false, false));
             // s + L: the same point equation, but s is not canonical.
-            let mut s = sig;
-            // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
-            let l: [u8; 32] = [
-                0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
-                0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-            ];
-            let mut carry = 0u16;
-            for (b, lb) in s[32..].iter_mut().zip(l) {
-                let v = u16::from(*b) + u16::from(lb) + carry;
-                *b = v as u8;
-                carry = v >> 8;
-            }
+            let s = with_s(&sig, &plus_l(&sig[32..].try_into().unwrap()).unwrap());
             assert_eq!(both(&key, &msg, &s), (false, false), "s + L {i}");
         }
     }

@@ -375,12 +375,15 @@ impl Field for Fe {
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::crypto::weierstrass::tests::Rng;
+    use crypto_bigint::{BoxedUint, NonZero};
 
     fn fe(hex: &str) -> Fe {
         Fe::from_be_bytes(&hex32(hex)).unwrap()
     }
 
     const P_MINUS_1: &str = "ffffffff00000001000000000000000000000000fffffffffffffffffffffffe";
+    const P_HEX: &str = "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff";
 
     #[test]
     fn round_trips_and_refuses_values_not_below_p() {
@@ -401,25 +404,6 @@ mod tests {
         assert_eq!(Fe::from_be_bytes(&[0; 32]), Some(Fe::ZERO));
     }
 
-    /// `a * b`, `a + b` and `a - b` modulo p by crypto-bigint's general big-integer
-    /// arithmetic, big-endian.
-    fn reference(a: &[u8; 32], b: &[u8; 32]) -> [Vec<u8>; 3] {
-        use crypto_bigint::{BoxedUint, NonZero};
-        let p = BoxedUint::from_be_slice(&hex32(P_HEX), 512).unwrap();
-        let modp = |x: BoxedUint| {
-            x.rem_vartime(&NonZero::new(p.clone()).unwrap())
-                .to_be_bytes()[32..]
-                .to_vec()
-        };
-        let a = BoxedUint::from_be_slice(a, 512).unwrap();
-        let b = BoxedUint::from_be_slice(b, 512).unwrap();
-        [
-            modp(a.wrapping_mul(&b)),
-            modp(a.wrapping_add(&b)),
-            modp(a.wrapping_add(&p).wrapping_add(&p).wrapping_sub(&b)),
-        ]
-    }
-
     /// Any 256-bit value is an element, below p or not.
     fn element(bytes: &[u8; 32]) -> Fe {
         Fe(limbs_from_be(bytes))
@@ -433,63 +417,151 @@ mod tests {
         b
     }
 
-    const P_HEX: &str = "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff";
+    /// Little-endian limbs as a crypto-bigint number, wide enough for products.
+    fn big(limbs: &[u32]) -> BoxedUint {
+        let be: Vec<u8> = limbs.iter().rev().flat_map(|l| l.to_be_bytes()).collect();
+        BoxedUint::from_be_slice(&be, 512).unwrap()
+    }
 
-    #[test]
-    fn products_agree_with_crypto_bigint() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            let mut b = [0u8; 32];
-            for byte in b.iter_mut() {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                *byte = (seed >> 32) as u8;
-            }
-            b
-        };
-        // Random values, and values near 0, p and 2^256 where the folds and carries happen
-        // (from p up, the same elements as 0, 1, ... in the form sums and products may leave).
-        let mut values: Vec<[u8; 32]> = (0..60).map(|_| next()).collect();
-        values.push(hex32(P_MINUS_1));
-        values.push(hex32(P_HEX));
-        values.push(hex32(
+    /// `x mod p` by crypto-bigint's general division, big-endian.
+    fn modp(x: &BoxedUint) -> [u8; 32] {
+        let r = x.rem_vartime(&NonZero::new(big(&P)).unwrap()).to_be_bytes();
+        r[r.len() - 32..].try_into().unwrap()
+    }
+
+    /// A value below 2^256 where the corrections are likely: limb patterns, p + d, p - d or
+    /// 2^256 - d, with d's low limbs patterned (the "below 2^256, not below p" form).
+    fn edge_value(rng: &mut Rng) -> [u32; 8] {
+        let mut d = [0u32; 8];
+        for limb in d.iter_mut().take(1 + rng.below(6)) {
+            *limb = rng.limb();
+        }
+        match rng.below(5) {
+            0 => add_limbs(&P, &d).0,
+            1 => sub_limbs(&P, &d).0,
+            2 => sub_limbs(&[0; 8], &d).0,
+            _ => [(); 8].map(|()| rng.limb()),
+        }
+    }
+
+    /// Fixed edges (p - 1, p, p + 2^96, 2^256 - 1, 2^256 - 2^96 - 2^160, 0, 1) and patterned
+    /// values.
+    fn values(rng: &mut Rng, count: usize) -> Vec<[u32; 8]> {
+        let mut values: Vec<[u32; 8]> = [
+            P_MINUS_1,
+            P_HEX,
             "ffffffff00000001000000000000000000000001000000000000000000000000",
-        ));
-        values.push([0xff; 32]);
-        values.push(hex32(
-            "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe",
-        ));
-        values.push(hex32(
+            "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
             "ffffffff00000000ffffffffffffffffffffffff000000000000000000000000",
-        ));
-        values.push(hex32(
-            "00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
-        ));
-        values.push([0; 32]);
-        values.push({
-            let mut one = [0; 32];
-            one[31] = 1;
-            one
-        });
-        for a in &values {
-            for b in values.iter().take(20).chain(values.iter().skip(60)) {
-                let (fa, fb) = (element(a), element(b));
-                let [product, sum, difference] = reference(a, b);
-                assert_eq!(fa.mul(&fb).to_be_bytes().to_vec(), product);
-                assert_eq!(fa.add(&fb).to_be_bytes().to_vec(), sum);
-                assert_eq!(fa.sub(&fb).to_be_bytes().to_vec(), difference);
-                assert_eq!(fa.square().to_be_bytes().to_vec(), reference(a, a)[0]);
-                // Chains of operations on results that may be at or above p.
-                let chained = fa.mul(&fb).add(&fa.square()).sub(&fb.double());
-                let ra = fa.to_be_bytes();
-                let rb = fb.to_be_bytes();
-                let [ab, _, _] = reference(&ra, &rb);
-                let [aa, _, _] = reference(&ra, &ra);
-                let [_, s1, _] = reference(&ab.try_into().unwrap(), &aa.try_into().unwrap());
-                let [_, bb, _] = reference(&rb, &rb);
-                let [_, _, want] = reference(&s1.try_into().unwrap(), &bb.try_into().unwrap());
-                assert_eq!(chained.to_be_bytes().to_vec(), want);
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000001",
+        ]
+        .map(|h| limbs_from_be(&hex32(h)))
+        .to_vec();
+        values.extend((0..count).map(|_| edge_value(rng)));
+        values
+    }
+
+    /// Mul, square, add, sub, neg and double of patterned values, and whether they are zero
+    /// or equal, against crypto-bigint. Inputs are any values below 2^256, as results are.
+    #[test]
+    fn limb_patterns_agree_with_crypto_bigint() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let p = big(&P);
+        let two_p = p.wrapping_add(&p);
+        let two_256_plus_p = big(&[0, 0, 0, 0, 0, 0, 0, 0, 1]).wrapping_add(&p);
+        let values = values(&mut rng, 3000);
+        // How often the inputs needed what random values almost never need: a value at or
+        // above p, a sum at or above 2^256 + p (a carry, and another after adding C), a
+        // difference below -p (a borrow, and another after taking C off).
+        let (mut above_p, mut second_carry, mut second_borrow) = (0, 0, 0);
+        for (i, a) in values.iter().enumerate() {
+            let (fa, big_a) = (Fe(*a), big(a));
+            let a_mod = modp(&big_a);
+            assert_eq!(fa.to_be_bytes(), a_mod);
+            assert_eq!(fa.is_zero(), a_mod == [0; 32]);
+            if big_a >= p {
+                above_p += 1;
+                assert_eq!(fa, Fe(sub_limbs(a, &P).0));
+            }
+            assert_eq!(fa.square().to_be_bytes(), modp(&big_a.wrapping_mul(&big_a)));
+            assert_eq!(fa.double().to_be_bytes(), modp(&big_a.wrapping_add(&big_a)));
+            assert_eq!(fa.neg().to_be_bytes(), modp(&two_p.wrapping_sub(&big_a)));
+            // Pairs with the fixed edges, with the next value and at random.
+            for j in [i % 7, (i + 1) % values.len(), rng.below(values.len())] {
+                let (fb, big_b) = (Fe(values[j]), big(&values[j]));
+                assert_eq!(fa.mul(&fb).to_be_bytes(), modp(&big_a.wrapping_mul(&big_b)));
+                let sum = big_a.wrapping_add(&big_b);
+                second_carry += usize::from(sum >= two_256_plus_p);
+                assert_eq!(fa.add(&fb).to_be_bytes(), modp(&sum));
+                second_borrow += usize::from(big_b > big_a.wrapping_add(&p));
+                let difference = big_a.wrapping_add(&two_p).wrapping_sub(&big_b);
+                assert_eq!(fa.sub(&fb).to_be_bytes(), modp(&difference));
+                assert_eq!(fa == fb, a_mod == modp(&big_b));
+            }
+        }
+        assert!(
+            above_p > 0 && second_carry > 0 && second_borrow > 0,
+            "{above_p} {second_carry} {second_borrow}"
+        );
+    }
+
+    /// The NIST reduction on its own, on every 512-bit value a product can be: patterned
+    /// words up to (2^256 - 1)^2.
+    #[test]
+    fn raw_reduction_agrees_with_crypto_bigint() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut inputs: Vec<[u32; 16]> = (0..20_000)
+            .map(|_| {
+                let mut c = [(); 16].map(|()| rng.limb());
+                // Below 0xffffffff * 2^480, so below (2^256 - 1)^2 = 2^512 - 2^257 + 1.
+                c[15] = c[15].min(0xffff_fffe);
+                c
+            })
+            .collect();
+        let all_ones = big(&[u32::MAX; 8]);
+        let largest = all_ones.wrapping_mul(&all_ones).to_be_bytes();
+        inputs.push(limbs16(&largest[largest.len() - 64..]));
+        for c in &inputs {
+            assert_eq!(reduce(c).to_be_bytes(), modp(&big(c)), "{c:x?}");
+        }
+    }
+
+    fn limbs16(be: &[u8]) -> [u32; 16] {
+        let mut out = [0u32; 16];
+        for (limb, chunk) in out.iter_mut().zip(be.rchunks_exact(4)) {
+            *limb = u32::from_be_bytes(chunk.try_into().unwrap());
+        }
+        out
+    }
+
+    /// Chains of operations, each result (in whatever form it is left) the next input, as
+    /// in a point formula; the reference keeps its value below p.
+    #[test]
+    fn chained_operations_agree_with_crypto_bigint() {
+        let mut rng = Rng(0x6a09_e667_f3bc_c909);
+        let p = big(&P);
+        let operands = values(&mut rng, 200);
+        for _ in 0..100 {
+            let mut x = Fe(operands[rng.below(operands.len())]);
+            let mut want = big(&x.canonical());
+            for _ in 0..100 {
+                let b = operands[rng.below(operands.len())];
+                let (fb, big_b) = (Fe(b), big(&b));
+                (x, want) = match rng.below(6) {
+                    0 => (x.mul(&fb), want.wrapping_mul(&big_b)),
+                    1 => (x.square(), want.wrapping_mul(&want)),
+                    2 => (x.add(&fb), want.wrapping_add(&big_b)),
+                    3 => (
+                        x.sub(&fb),
+                        want.wrapping_add(&p).wrapping_add(&p).wrapping_sub(&big_b),
+                    ),
+                    4 => (x.neg(), p.wrapping_sub(&want)),
+                    _ => (x.double(), want.wrapping_add(&want)),
+                };
+                let reduced = modp(&want);
+                assert_eq!(x.to_be_bytes(), reduced);
+                want = BoxedUint::from_be_slice(&reduced, 512).unwrap();
             }
         }
     }

@@ -235,6 +235,7 @@ impl Field for Fe {
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::crypto::weierstrass::tests::Rng;
     use crypto_bigint::{BoxedUint, NonZero};
 
     /// p, big-endian.
@@ -348,6 +349,121 @@ mod tests {
         let mut p_minus_1 = P;
         p_minus_1[0] -= 1;
         assert_eq!(with_high(y), p_minus_1);
+    }
+
+    /// Little-endian limbs as a crypto-bigint number, wide enough for `t * 2^384`.
+    fn big(limbs: &[u32]) -> BoxedUint {
+        let be: Vec<u8> = limbs.iter().rev().flat_map(|l| l.to_be_bytes()).collect();
+        BoxedUint::from_be_slice(&be, 1024).unwrap()
+    }
+
+    /// `x mod p` by crypto-bigint's general division, big-endian.
+    fn modp(x: &BoxedUint) -> Vec<u8> {
+        let r = x.rem_vartime(&NonZero::new(big(&P)).unwrap()).to_be_bytes();
+        r[r.len() - 48..].to_vec()
+    }
+
+    /// `x * 2^384 mod p`: what Montgomery reduction must undo.
+    fn times_r(x: &[u32]) -> Vec<u8> {
+        modp(&big(x).shl(384))
+    }
+
+    /// Patterned limbs below p: limb patterns (the top limb cleared when that is not below
+    /// p) or p - d with d's low limbs patterned.
+    fn below_p(rng: &mut Rng) -> [u32; LIMBS] {
+        if rng.below(3) == 0 {
+            let mut d = [0u32; LIMBS];
+            for limb in d.iter_mut().take(1 + rng.below(LIMBS)) {
+                *limb = rng.limb();
+            }
+            let (v, borrow) = sub_limbs(&P, &d);
+            if !borrow && d != [0; LIMBS] {
+                return v;
+            }
+        }
+        let mut v = [(); LIMBS].map(|()| rng.limb());
+        if ge(&v, &P) {
+            v[LIMBS - 1] = 0;
+        }
+        v
+    }
+
+    /// Montgomery reduction on its own, on every input its callers can give (t < p * 2^384):
+    /// patterned limbs, and values just below the bound. The result is below p and is
+    /// `t / 2^384` modulo p.
+    #[test]
+    fn raw_reduction_agrees_with_crypto_bigint() {
+        let mut rng = Rng(0x3c6e_f372_fe94_f82b);
+        let (mut top_carry, mut subtracted) = (0, 0);
+        let two_384 = big(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        for i in 0..20_000 {
+            let mut t = [0u32; 2 * LIMBS];
+            if i % 4 == 0 {
+                // p * 2^384 - d.
+                let mut d = [0u32; 2 * LIMBS];
+                for limb in d.iter_mut().take(1 + rng.below(2 * LIMBS)) {
+                    *limb = rng.limb();
+                }
+                let bound = big(&P).shl(384);
+                let v = bound.wrapping_sub(big(&d)).to_be_bytes();
+                for (limb, chunk) in t.iter_mut().zip(v.rchunks_exact(4)) {
+                    *limb = u32::from_be_bytes(chunk.try_into().unwrap());
+                }
+            } else {
+                t[..LIMBS].copy_from_slice(&[(); LIMBS].map(|()| rng.limb()));
+                t[LIMBS..].copy_from_slice(&below_p(&mut rng));
+            }
+            let out = reduce(&t);
+            assert!(!ge(&out, &P), "{t:x?}");
+            let back = times_r(&out);
+            assert_eq!(back, modp(&big(&t)), "{t:x?}");
+            // Which correction ran: before it the sum S = (t + m * p) / 2^384 with
+            // 0 <= m < 2^384 was out or out + p, and out + p exactly when out * 2^384 < t.
+            if big(&out).shl(384) < big(&t) {
+                subtracted += 1;
+                top_carry += usize::from(big(&out).wrapping_add(big(&P)) >= two_384);
+            }
+        }
+        assert!(subtracted > 0 && top_carry > 0, "{subtracted} {top_carry}");
+    }
+
+    /// Mul, square, add, sub, neg and double on patterned Montgomery limbs, against
+    /// crypto-bigint; every result is below p, so equal elements have equal limbs.
+    #[test]
+    fn limb_patterns_agree_with_crypto_bigint() {
+        let mut rng = Rng(0xa54f_f53a_5f1d_36f1);
+        let p = big(&P);
+        let values: Vec<[u32; LIMBS]> = (0..2000).map(|_| below_p(&mut rng)).collect();
+        for (i, a) in values.iter().enumerate() {
+            let (fa, big_a) = (Fe(*a), big(a));
+            let outputs = [fa.square(), fa.double(), fa.neg()];
+            assert_eq!(times_r(&outputs[0].0), modp(&big_a.wrapping_mul(&big_a)));
+            assert_eq!(
+                outputs[1].0,
+                Fe(limbs48(&modp(&big_a.wrapping_add(&big_a)))).0
+            );
+            assert_eq!(outputs[2].0, Fe(limbs48(&modp(&p.wrapping_sub(&big_a)))).0);
+            for b in [
+                &values[(i + 1) % values.len()],
+                &values[rng.below(values.len())],
+            ] {
+                let (fb, big_b) = (Fe(*b), big(b));
+                let [mul, add, sub] = [fa.mul(&fb), fa.add(&fb), fa.sub(&fb)];
+                assert_eq!(times_r(&mul.0), modp(&big_a.wrapping_mul(&big_b)));
+                assert_eq!(add.0, limbs48(&modp(&big_a.wrapping_add(&big_b))));
+                assert_eq!(
+                    sub.0,
+                    limbs48(&modp(&big_a.wrapping_add(&p).wrapping_sub(&big_b)))
+                );
+                for out in [mul, add, sub].iter().chain(&outputs) {
+                    assert!(!ge(&out.0, &P));
+                }
+            }
+        }
+    }
+
+    fn limbs48(be: &[u8]) -> [u32; LIMBS] {
+        limbs_from_be(be.try_into().unwrap())
     }
 
     #[test]

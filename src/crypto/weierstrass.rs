@@ -271,13 +271,13 @@ struct Side<'a, F> {
 }
 
 /// `a + b` for two scalars with their points' tables; None if a table set does not fit the
-/// field's scalars.
+/// field's scalars, or a scalar its tables.
 fn double_scalar<F: Field>(a: Side<F>, b: Side<F>) -> Option<Jacobian<F>> {
     if a.tables.len() != pieces::<F>() || b.tables.len() != pieces::<F>() {
         return None;
     }
-    let terms: Vec<_> = wnaf::terms(a.scalar_be, a.tables, a.window)
-        .chain(wnaf::terms(b.scalar_be, b.tables, b.window))
+    let terms: Vec<_> = wnaf::terms(a.scalar_be, a.tables, a.window)?
+        .chain(wnaf::terms(b.scalar_be, b.tables, b.window)?)
         .collect();
     let mut acc = Jacobian::infinity();
     for i in (0..=PIECE_BITS).rev() {
@@ -294,13 +294,18 @@ fn double_scalar<F: Field>(a: Side<F>, b: Side<F>) -> Option<Jacobian<F>> {
 
 /// ECDSA verification once the scalars are known (`u1 = z/s`, `u2 = r/s` modulo n, all
 /// big-endian and as wide as the field): `u1*G + u2*Q` has x coordinate r modulo n. None if
-/// a table set does not fit the curve.
+/// a table set or a scalar does not fit the curve, or r is not below n.
 pub fn ecdsa_check<C: Curve>(
     key_tables: &[Vec<Affine<C::F>>],
     u1: &[u8],
     u2: &[u8],
     r: &[u8],
 ) -> Option<bool> {
+    // The final check would also take r = x(R) when x(R) >= n, which is no valid r: refused
+    // here rather than left to the callers' parsers. (Same widths: byte order is number order.)
+    if r.len() != C::N.len() || r >= C::N {
+        return None;
+    }
     // u1's pieces go with the generator's tables, u2's with the key's.
     let p = double_scalar(
         Side {
@@ -350,8 +355,318 @@ fn add_be(a: &[u8], b: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use p256::elliptic_curve::group::Curve as _;
+    use p256::elliptic_curve::ops::MulByGeneratorVartime;
+    use p256::elliptic_curve::point::{AffineCoordinates, DecompressPoint};
+    use p256::elliptic_curve::subtle::Choice;
+    use p256::elliptic_curve::FieldBytes;
+    use p256::elliptic_curve::{CurveArithmetic, Field as _, Group, PrimeField};
+
+    /// A xorshift generator for test inputs: fixed seeds, so a failure reproduces.
+    pub(crate) struct Rng(pub u64);
+
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        /// A 32-bit limb: one of the patterns where carries, borrows and folds pile up, or
+        /// (one time in ten) random.
+        pub fn limb(&mut self) -> u32 {
+            const PATTERNS: [u32; 9] = [
+                0,
+                1,
+                2,
+                0x7fff_ffff,
+                0x8000_0000,
+                0xffff_fffe,
+                0xffff_ffff,
+                0xffff_0000,
+                0x0000_ffff,
+            ];
+            PATTERNS
+                .get(self.below(PATTERNS.len() + 1))
+                .copied()
+                .unwrap_or(self.next() as u32)
+        }
+
+        pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    type Scalar<E> = <E as CurveArithmetic>::Scalar;
+    type Point<E> = <E as CurveArithmetic>::ProjectivePoint;
+
+    /// A big-endian number as the reference crate's scalar; None unless it is below n.
+    fn scalar<E: CurveArithmetic>(be: &[u8]) -> Option<Scalar<E>> {
+        let mut repr = <Scalar<E> as PrimeField>::Repr::default();
+        repr.copy_from_slice(be);
+        Scalar::<E>::from_repr(repr).into()
+    }
+
+    fn be<E: CurveArithmetic>(k: &Scalar<E>) -> Vec<u8> {
+        k.to_repr().to_vec()
+    }
+
+    /// The reference crate's point in our form; None for the identity.
+    fn ours<C: Curve, E: CurveArithmetic>(p: &Point<E>) -> Option<Affine<C::F>> {
+        if bool::from(p.is_identity()) {
+            return None;
+        }
+        let a = p.to_affine();
+        Some(Affine {
+            x: C::F::from_be_bytes(a.x().as_ref())?,
+            y: C::F::from_be_bytes(a.y().as_ref())?,
+        })
+    }
+
+    fn affine<F: Field>(p: &Jacobian<F>) -> Option<(F, F)> {
+        to_affine_each(&[*p])[0].map(|a| (a.x, a.y))
+    }
+
+    /// A scalar of 16-bit pieces from values whose recodings line up with each other (half
+    /// the pieces zero, so that few terms meet in the loop); the top piece is cleared when
+    /// the scalar is not below n.
+    fn structured<E: CurveArithmetic>(rng: &mut Rng, bytes: usize) -> Scalar<E> {
+        const PIECES: [u16; 16] = [
+            0, 1, 2, 3, 5, 7, 9, 15, 16, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x5555,
+        ];
+        let mut be: Vec<u8> = (0..bytes / 2)
+            .flat_map(|_| {
+                let piece = if rng.below(2) == 0 {
+                    0
+                } else {
+                    PIECES[rng.below(16)]
+                };
+                piece.to_be_bytes()
+            })
+            .collect();
+        scalar::<E>(&be).unwrap_or_else(|| {
+            be[..2].fill(0);
+            scalar::<E>(&be).unwrap()
+        })
+    }
+
+    /// How often the loop of `double_scalar` met each addition its formula cannot do.
+    #[derive(Debug, Default)]
+    pub(crate) struct Exceptional {
+        /// The sum so far equal to the table entry: a doubling.
+        pub equal: usize,
+        /// The sum so far the entry's opposite: the point at infinity.
+        pub opposite: usize,
+        /// The sum so far at infinity: the entry itself.
+        pub from_infinity: usize,
+        pub products: usize,
+        pub infinite_results: usize,
+    }
+
+    /// The loop of `double_scalar`, replayed on discrete logarithms: every point here is a
+    /// multiple of G, which has prime order n, so two points are equal (or opposite) exactly
+    /// when their multiples are equal (or opposite) modulo n. Each side is a big-endian
+    /// scalar, the multiple of G its tables are of, and their window. Returns the sum.
+    fn replay<E: CurveArithmetic>(
+        sides: [(&[u8], Scalar<E>, u32); 2],
+        counts: &mut Exceptional,
+    ) -> Scalar<E> {
+        let mut terms = Vec::new();
+        for (scalar_be, log, w) in sides {
+            // The multiple of G of the point 2^(16j) * P whose table piece j uses.
+            let mut base = log;
+            for piece in wnaf::pieces(scalar_be) {
+                if piece != 0 {
+                    terms.push((base, wnaf::digits(piece, w)));
+                }
+                base *= Scalar::<E>::from(1u64 << PIECE_BITS);
+            }
+        }
+        let mut acc = Scalar::<E>::ZERO;
+        for i in (0..=PIECE_BITS).rev() {
+            acc = acc.double();
+            for (base, digits) in &terms {
+                let d = digits[i];
+                if d == 0 {
+                    continue;
+                }
+                let mut entry = *base * Scalar::<E>::from(u64::from(d.unsigned_abs()));
+                if d < 0 {
+                    entry = -entry;
+                }
+                if bool::from(acc.is_zero()) {
+                    counts.from_infinity += 1;
+                } else if acc == entry {
+                    counts.equal += 1;
+                } else if acc == -entry {
+                    counts.opposite += 1;
+                }
+                acc += entry;
+            }
+        }
+        acc
+    }
+
+    /// `double_scalar` (u1 with the generator's tables, u2 with a key's) against the
+    /// reference crate's `u1*G + u2*Q`, on keys `Q = c*G` for small and structured c and on
+    /// structured scalars, with u2 = u1/c (the sum is 2*u1*G) and u2 = -u1/c (infinity)
+    /// among them: those make the sum so far meet table entries inside the loop. Asserts
+    /// that every exceptional addition happened, and returns how often.
+    pub(crate) fn double_scalar_agrees<C: Curve, E: CurveArithmetic>(rounds: usize) -> Exceptional {
+        let mut rng = Rng(0x1f83_d9ab_fb41_bd6b);
+        let pow2 = |e: usize| (0..e).fold(Scalar::<E>::ONE, |k, _| k.double());
+        let top = pow2(PIECE_BITS * (pieces::<C::F>() - 1));
+        let small = |c: u64| Scalar::<E>::from(c);
+        let keys = [
+            small(1),
+            -small(1),
+            small(2),
+            -small(2),
+            small(3),
+            pow2(16),
+            -pow2(16),
+            small(3) * pow2(16),
+            pow2(32),
+            pow2(16) + small(1),
+            small(0x7fff),
+            top,
+            -top,
+            structured::<E>(&mut rng, C::F::BYTES),
+            scalar::<E>(&rng.bytes(C::F::BYTES)).unwrap_or(small(5)),
+        ];
+        let g = Point::<E>::generator();
+        let mut counts = Exceptional::default();
+        for c in keys {
+            let key = g * c;
+            let key_tables = tables(&ours::<C, E>(&key).unwrap(), C::KEY_WINDOW).unwrap();
+            let c_inv = c.invert().unwrap();
+            for round in 0..rounds {
+                let u1 = structured::<E>(&mut rng, C::F::BYTES);
+                let u2 = match round % 5 {
+                    0 => structured::<E>(&mut rng, C::F::BYTES),
+                    1 => u1 * c_inv,
+                    2 => -(u1 * c_inv),
+                    3 => u1,
+                    _ => scalar::<E>(&rng.bytes(C::F::BYTES)).unwrap_or(u1),
+                };
+                let (u1_be, u2_be) = (be::<E>(&u1), be::<E>(&u2));
+                let got = double_scalar(
+                    Side {
+                        scalar_be: &u1_be,
+                        tables: C::generator_tables(),
+                        window: C::G_WINDOW,
+                    },
+                    Side {
+                        scalar_be: &u2_be,
+                        tables: &key_tables,
+                        window: C::KEY_WINDOW,
+                    },
+                )
+                .unwrap();
+                // Q = c*G, so the sum is (u1 + u2*c)*G: one multiplication by the reference.
+                let want = Point::<E>::mul_by_generator_vartime(&(u1 + u2 * c));
+                assert_eq!(
+                    affine(&got),
+                    ours::<C, E>(&want).map(|a| (a.x, a.y)),
+                    "u1 {u1_be:x?} u2 {u2_be:x?}"
+                );
+                let sides = [
+                    (&u1_be[..], Scalar::<E>::ONE, C::G_WINDOW),
+                    (&u2_be[..], c, C::KEY_WINDOW),
+                ];
+                assert_eq!(replay::<E>(sides, &mut counts), u1 + u2 * c);
+                counts.products += 1;
+                counts.infinite_results += usize::from(got.is_infinity());
+            }
+        }
+        println!("{counts:?}");
+        assert!(
+            counts.equal > 0 && counts.opposite > 0 && counts.from_infinity > 0,
+            "{counts:?}"
+        );
+        counts
+    }
+
+    /// Every entry of a key's tables, and every 7th of the generator's, is its odd multiple
+    /// `(2i + 1) * 2^(16j)` of the point, by the reference crate.
+    pub(crate) fn tables_hold_odd_multiples<C: Curve, E: CurveArithmetic>() {
+        let mut rng = Rng(0x5be0_cd19_137e_2179);
+        let g = Point::<E>::generator();
+        let c = structured::<E>(&mut rng, C::F::BYTES);
+        let key_tables = tables(&ours::<C, E>(&(g * c)).unwrap(), C::KEY_WINDOW).unwrap();
+        for (log, all, step) in [
+            (c, key_tables.as_slice(), 1),
+            (Scalar::<E>::ONE, C::generator_tables(), 7),
+        ] {
+            assert_eq!(all.len(), pieces::<C::F>());
+            let mut base = log;
+            for table in all {
+                for (i, entry) in table.iter().enumerate().step_by(step) {
+                    let multiple = base * Scalar::<E>::from(2 * i as u64 + 1);
+                    let want = Point::<E>::mul_by_generator_vartime(&multiple);
+                    let want = ours::<C, E>(&want).unwrap();
+                    assert_eq!((entry.x, entry.y), (want.x, want.y));
+                }
+                base *= Scalar::<E>::from(1u64 << PIECE_BITS);
+            }
+        }
+    }
+
+    /// `ecdsa_check` on points whose x is at or above n (x = n + t, decompressed), reached
+    /// from random u1, u2 with the key `Q = (R - u1*G) / u2`: r = x - n matches, r + 1 does
+    /// not, and r = x, which the comparison alone would take (F3 of the review), is refused.
+    /// Scalars, r and table sets of the wrong size are refused too, rather than truncated.
+    pub(crate) fn large_x_needs_r_below_n<C: Curve, E: CurveArithmetic>()
+    where
+        E::AffinePoint: DecompressPoint<E>,
+    {
+        let mut rng = Rng(0x510e_527f_ade6_82d1);
+        let width = C::F::BYTES;
+        // t below 2^96 keeps x = n + t below p on both curves; about half of them are points.
+        let points: Vec<_> = (0..100)
+            .filter_map(|_| {
+                let mut t = vec![0u8; width];
+                t[width - 12..].copy_from_slice(&rng.bytes(12));
+                let x = add_be(C::N, &t)?;
+                let mut x_bytes = FieldBytes::<E>::default();
+                x_bytes.copy_from_slice(&x);
+                let y_is_odd = Choice::from(rng.below(2) as u8);
+                let point = E::AffinePoint::decompress(&x_bytes, y_is_odd);
+                Some((t, x, Option::<E::AffinePoint>::from(point)?))
+            })
+            .take(12)
+            .collect();
+        assert_eq!(points.len(), 12);
+        for (t, x, r_point) in points {
+            let u1 = scalar::<E>(&rng.bytes(width)).unwrap();
+            let u2 = scalar::<E>(&rng.bytes(width)).unwrap();
+            let key = (Point::<E>::from(r_point) - Point::<E>::mul_by_generator_vartime(&u1))
+                * u2.invert().unwrap();
+            let key_tables = tables(&ours::<C, E>(&key).unwrap(), C::KEY_WINDOW).unwrap();
+            let (u1, u2) = (be::<E>(&u1), be::<E>(&u2));
+            let check = |u1: &[u8], u2: &[u8], r: &[u8]| ecdsa_check::<C>(&key_tables, u1, u2, r);
+            assert_eq!(check(&u1, &u2, &t), Some(true));
+            let mut t_plus_1 = t.clone();
+            t_plus_1[width - 1] ^= 1;
+            assert_eq!(check(&u1, &u2, &t_plus_1), Some(false));
+            assert_eq!(check(&u1, &u2, &x), None);
+            assert_eq!(check(&u1, &u2, C::N), None);
+            assert_eq!(check(&u1[1..], &u2, &t), None);
+            assert_eq!(check(&u1, &[u2.as_slice(), &[0]].concat(), &t), None);
+            assert_eq!(check(&u1, &u2, &t[1..]), None);
+            assert_eq!(ecdsa_check::<C>(&key_tables[1..], &u1, &u2, &t), None);
+            // A table short and a scalar piece short agree with each other, but not with
+            // the curve.
+            assert_eq!(ecdsa_check::<C>(&key_tables[1..], &u1, &u2[2..], &t), None);
+        }
+    }
 
     #[test]
     fn big_endian_sums() {

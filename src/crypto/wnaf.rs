@@ -22,16 +22,22 @@ pub fn pieces(scalar_be: &[u8]) -> impl Iterator<Item = u64> + '_ {
 pub type Term<'a, P> = (&'a [P], [i8; PIECE_BITS + 1]);
 
 /// The terms of a big-endian scalar whose pieces go with `tables` (one per piece), recoded
-/// with window `w`; zero pieces are left out.
+/// with window `w`; zero pieces are left out. None unless the scalar has exactly one piece
+/// per table (pieces and tables are paired, so a mismatch would drop part of the scalar).
 pub fn terms<'a, 's, P>(
     scalar_be: &'s [u8],
     tables: &'a [Vec<P>],
     w: u32,
-) -> impl Iterator<Item = Term<'a, P>> + use<'a, 's, P> {
-    pieces(scalar_be)
-        .zip(tables)
-        .filter(|(piece, _)| *piece != 0)
-        .map(move |(piece, table)| (table.as_slice(), digits(piece, w)))
+) -> Option<impl Iterator<Item = Term<'a, P>> + use<'a, 's, P>> {
+    if scalar_be.len() != tables.len() * (PIECE_BITS / 8) {
+        return None;
+    }
+    Some(
+        pieces(scalar_be)
+            .zip(tables)
+            .filter(|(piece, _)| *piece != 0)
+            .map(move |(piece, table)| (table.as_slice(), digits(piece, w))),
+    )
 }
 
 /// The table entry a non-zero digit adds (or, for a negative digit, subtracts): the odd
@@ -113,5 +119,25 @@ mod tests {
             rebuilt.extend_from_slice(&piece.to_be_bytes()[8 - PIECE_BITS / 8..]);
         }
         assert_eq!(rebuilt, s);
+    }
+
+    #[test]
+    fn terms_refuse_a_scalar_that_does_not_fit_the_tables() {
+        // One table per piece; each table holds its piece's value, to see what is paired.
+        let tables: Vec<Vec<u8>> = (0..PIECES as u8).map(|j| vec![j]).collect();
+        let mut scalar = [0u8; 32];
+        scalar[31] = 1;
+        scalar[0] = 0x80;
+        let paired: Vec<u8> = terms(&scalar, &tables, 5)
+            .unwrap()
+            .map(|(t, _)| t[0])
+            .collect();
+        // Least significant piece first: table 0, then the top piece's table.
+        assert_eq!(paired, [0, PIECES as u8 - 1]);
+        // A byte short or long, or one table too few: nothing, rather than a truncated sum.
+        assert!(terms(&scalar[1..], &tables, 5).is_none());
+        assert!(terms(&[scalar.as_slice(), &[0]].concat(), &tables, 5).is_none());
+        assert!(terms(&scalar, &tables[1..], 5).is_none());
+        assert!(terms(&scalar[2..], &tables[1..], 5).is_some());
     }
 }
