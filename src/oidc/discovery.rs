@@ -109,6 +109,21 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_test_idps_own_document() {
+        // Served by tests/idp/provider.js (oidc-provider 9.13.3) as `localhost`.
+        let body = include_bytes!("../../tests/idp/fixtures/openid-configuration.json");
+        let d = parse("http://localhost:4010", body).unwrap();
+        assert_eq!(d.authorization_endpoint, "http://localhost:4010/auth");
+        assert_eq!(d.token_endpoint.path_and_query, "/token");
+        assert_eq!(d.jwks_uri.authority, "localhost:4010");
+        assert_eq!(
+            d.end_session_endpoint.as_deref(),
+            Some("http://localhost:4010/session/end")
+        );
+        assert!(parse("http://127.0.0.1:4010", body).is_err());
+    }
+
+    #[test]
     fn refuses_another_issuer_and_missing_or_bad_endpoints() {
         let cases: Vec<(&str, serde_json::Value, &str)> = vec![
             (
