@@ -473,13 +473,16 @@ impl<'de> serde::de::Visitor<'de> for SecretVisitor {
     }
 }
 
+/// An RFC 9110 token: what a header name or (RFC 6265) a cookie name may be.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// Turns a header name into the form Envoy gives the filter, refusing what cannot be a name.
 pub fn header_name(path: &str, name: &str) -> Result<String, ConfigError> {
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !valid {
+    if !is_token(name) {
         return Err(ConfigError::at(
             path,
             format!("invalid header name {name:?}"),

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use crate::config::schema::{claim_to_headers, ClaimToHeader, ConfigError, RawOidc, RawSecret};
+use crate::config::schema::{
+    claim_to_headers, is_token, ClaimToHeader, ConfigError, RawOidc, RawSecret,
+};
 use crate::oidc::cookies::{check_attrs, CookieAttrs, SameSite};
 use crate::oidc::return_url;
 use crate::oidc::seal::{KeyRing, MIN_SECRET_LEN};
@@ -308,12 +310,7 @@ fn compile_session(
         .cookie_name
         .unwrap_or_else(|| format!("__Host-{provider}"));
     // RFC 6265 cookie-name: a token (no separators, spaces or controls).
-    let valid_name = !name.is_empty()
-        && name.len() <= MAX_COOKIE_NAME_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !valid_name {
+    if !is_token(&name) || name.len() > MAX_COOKIE_NAME_LEN {
         return Err(ConfigError::at(
             field("cookie_name"),
             format!("{name:?} is not a cookie name of at most {MAX_COOKIE_NAME_LEN} characters"),

@@ -7,6 +7,7 @@
 //! chunk of a longer session is never mixed in); a flow is `N.f-<state>`. Every name the filter
 //! sets starts with `N`, and every cookie named `N` or `N.…` is the filter's.
 
+use crate::config::schema::is_token;
 use crate::request::extractor::{cookie_pairs, remove_cookies};
 use crate::request::view::{Request, RequestEdits};
 
@@ -192,7 +193,8 @@ fn stale_session_cookies<'a>(
             classify(&attrs.name, n),
             Some(Own::Session { .. } | Own::Other)
         );
-        if !ours || !pick(n) || seen.contains(n) {
+        // Only names that are tokens are echoed into a Set-Cookie.
+        if !ours || !is_token(n) || !pick(n) || seen.contains(n) {
             return None;
         }
         seen.push(n);
@@ -206,7 +208,7 @@ pub fn clear_all(attrs: &CookieAttrs, present: &[(&str, &str)]) -> Vec<String> {
     let mut seen: Vec<&str> = Vec::new();
     let mut out = Vec::new();
     for (n, _) in present {
-        if classify(&attrs.name, n).is_some() && !seen.contains(n) {
+        if classify(&attrs.name, n).is_some() && is_token(n) && !seen.contains(n) {
             seen.push(n);
             out.push(clear_cookie(attrs, n));
         }
@@ -421,6 +423,10 @@ mod tests {
         );
         let all = clear_all(&a, &present);
         assert_eq!(all.len(), 4);
+        // A name that is no token is never written back.
+        let odd = [("__Host-web.x y", "1"), ("__Host-web.f-a,b", "2")];
+        assert!(clear_all(&a, &odd).is_empty());
+        assert!(store_session(&a, "v", 1, &odd).unwrap().len() == 1);
         assert_eq!(clear_session(&a, &present).len(), 3);
     }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+use crate::config::schema::is_token;
 use crate::oidc::config::OidcProvider;
 use crate::oidc::cookies::{classify, clear_cookie, flow_cookie_name, set_cookie, Own};
 use crate::oidc::random::{token, Random};
@@ -106,9 +107,9 @@ pub fn start_login(
     // Live flows, newest first; those that do not open or have expired sort last (as oldest).
     let mut existing: Vec<(&str, Option<u64>)> = Vec::new();
     for (n, v) in cookies {
-        if !matches!(classify(&attrs.name, n), Some(Own::Flow(_)))
-            || existing.iter().any(|(e, _)| e == n)
-        {
+        // Only names that are tokens are echoed into a Set-Cookie.
+        let is_flow = matches!(classify(&attrs.name, n), Some(Own::Flow(_))) && is_token(n);
+        if !is_flow || existing.iter().any(|(e, _)| e == n) {
             continue;
         }
         let created = open_flow(provider, n, v)
