@@ -110,29 +110,7 @@ fn compile_provider(
         None => None,
         Some(h) => Some(header_name(&at("forward_payload_header"), &h)?),
     };
-    let mut claim_to_headers = Vec::with_capacity(raw.claim_to_headers.len());
-    for (i, c) in raw.claim_to_headers.into_iter().enumerate() {
-        let header = header_name(
-            &at(&format!("claim_to_headers[{i}].header_name")),
-            &c.header_name,
-        )?;
-        if header.starts_with(':') || header == "host" {
-            return Err(ConfigError::at(
-                at(&format!("claim_to_headers[{i}].header_name")),
-                "may not name a pseudo-header or host",
-            ));
-        }
-        if c.claim_name.is_empty() || c.claim_name.split('.').any(str::is_empty) {
-            return Err(ConfigError::at(
-                at(&format!("claim_to_headers[{i}].claim_name")),
-                format!("invalid claim path {:?}", c.claim_name),
-            ));
-        }
-        claim_to_headers.push(ClaimToHeader {
-            header,
-            path: c.claim_name.split('.').map(str::to_owned).collect(),
-        });
-    }
+    let claim_to_headers = schema::claim_to_headers(&at("claim_to_headers"), raw.claim_to_headers)?;
     let max_lifetime_seconds = raw.max_lifetime.map(|m| m.0 / 1000);
     Ok(Provider {
         name: name.to_string(),

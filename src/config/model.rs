@@ -2,6 +2,7 @@
 //! [`crate::config::parse`].
 
 use crate::config::provider_index::ProviderIndex;
+pub use crate::config::schema::ClaimToHeader;
 use crate::jwks::key_set::KeySet;
 use crate::policy::authz::Authorization;
 use crate::policy::cors::CorsPolicy;
@@ -27,13 +28,6 @@ pub struct RemoteJwks {
     pub timeout_ms: u64,
     pub cache_duration_ms: u64,
     pub kid_refetch_interval_ms: u64,
-}
-
-pub struct ClaimToHeader {
-    /// Lowercased, as HTTP/2 and Envoy carry header names.
-    pub header: String,
-    /// The dot path, split once at load.
-    pub path: Vec<String>,
 }
 
 pub struct Provider {

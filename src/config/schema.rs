@@ -1,7 +1,7 @@
 //! The configuration as users write it (the contract in `shared/plugin-config.md`): the serde
-//! types, durations, header names and the error that names a JSON path. A leaf: every section
-//! (`policy`, `request`, `jwks`) compiles its part from these types, and nothing here knows
-//! what they compile into.
+//! types, durations, header names, claim-to-header lists (shared by providers and `oidc`) and
+//! the error that names a JSON path. A leaf: every section (`policy`, `request`, `jwks`,
+//! `oidc`) compiles its part from these types, and nothing here knows what they compile into.
 
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -351,19 +351,181 @@ pub struct RawCondition {
     pub not_values: Vec<String>,
 }
 
+/// One `oidc` entry: browser login at the proxy (the contract's `oidc` section). Compiled by
+/// `crate::oidc::config::compile`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidc {
+    pub issuer: String,
+    pub cluster: String,
+    #[serde(default)]
+    pub timeout: Option<Millis>,
+    #[serde(alias = "clientId")]
+    pub client_id: String,
+    #[serde(default, alias = "clientSecret")]
+    pub client_secret: Option<RawSecret>,
+    #[serde(default, alias = "clientAuth")]
+    pub client_auth: Option<String>,
+    #[serde(alias = "redirectUri")]
+    pub redirect_uri: String,
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default, alias = "extraAuthParams")]
+    pub extra_auth_params: BTreeMap<String, String>,
+    pub session: RawOidcSession,
+    #[serde(default)]
+    pub logout: Option<RawOidcLogout>,
+    #[serde(default, alias = "forwardAccessToken")]
+    pub forward_access_token: Option<bool>,
+    #[serde(default, alias = "claimToHeaders")]
+    pub claim_to_headers: Vec<RawClaimToHeader>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidcSession {
+    #[serde(default, alias = "cookieName")]
+    pub cookie_name: Option<String>,
+    pub keys: Vec<RawSecret>,
+    #[serde(default, alias = "absoluteLifetime")]
+    pub absolute_lifetime: Option<Millis>,
+    #[serde(default, alias = "idleTimeout")]
+    pub idle_timeout: Option<Millis>,
+    #[serde(default, alias = "sameSite")]
+    pub same_site: Option<String>,
+    #[serde(default)]
+    pub secure: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidcLogout {
+    pub path: String,
+    #[serde(default, alias = "postLogoutRedirectUri")]
+    pub post_logout_redirect_uri: Option<String>,
+}
+
+/// `{"env": "NAME"}` or `{"inline": "value"}`. Deserialized by hand so that no error text ever
+/// echoes what was written (serde's own messages quote the value they refuse).
+pub enum RawSecret {
+    Env(String),
+    Inline(String),
+}
+
+const SECRET_EXPECTED: &str = "expected {\"env\": \"NAME\"} or {\"inline\": \"value\"}";
+
+impl<'de> Deserialize<'de> for RawSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SecretVisitor)
+    }
+}
+
+struct SecretVisitor;
+
+fn refuse_secret<E: serde::de::Error>() -> Result<RawSecret, E> {
+    Err(E::custom(SECRET_EXPECTED))
+}
+
+impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+    type Value = RawSecret;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(SECRET_EXPECTED)
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<RawSecret, E> {
+        refuse_secret()
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<RawSecret, E> {
+        refuse_secret()
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<RawSecret, E> {
+        refuse_secret()
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<RawSecret, E> {
+        refuse_secret()
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<RawSecret, E> {
+        refuse_secret()
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<RawSecret, E> {
+        refuse_secret()
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<RawSecret, A::Error> {
+        refuse_secret()
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawSecret, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            // Read as any JSON and matched here: a typed read's error would quote the value.
+            let serde_json::Value::String(v) = map.next_value::<serde_json::Value>()? else {
+                return refuse_secret();
+            };
+            let secret = match key.as_str() {
+                "env" => RawSecret::Env(v),
+                "inline" => RawSecret::Inline(v),
+                _ => return refuse_secret(),
+            };
+            if found.replace(secret).is_some() {
+                return refuse_secret();
+            }
+        }
+        found.map_or_else(refuse_secret, Ok)
+    }
+}
+
+/// An RFC 9110 token: what a header name or (RFC 6265) a cookie name may be.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// Turns a header name into the form Envoy gives the filter, refusing what cannot be a name.
 pub fn header_name(path: &str, name: &str) -> Result<String, ConfigError> {
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !valid {
+    if !is_token(name) {
         return Err(ConfigError::at(
             path,
             format!("invalid header name {name:?}"),
         ));
     }
     Ok(name.to_ascii_lowercase())
+}
+
+/// One `claim_to_headers` entry, checked: shared by JWT providers and `oidc` sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToHeader {
+    /// Lowercased, as HTTP/2 and Envoy carry header names.
+    pub header: String,
+    /// The dot path, split once at load.
+    pub path: Vec<String>,
+}
+
+/// Checks a `claim_to_headers` list; `at` is the path of the list itself.
+pub fn claim_to_headers(
+    at: &str,
+    raw: Vec<RawClaimToHeader>,
+) -> Result<Vec<ClaimToHeader>, ConfigError> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, c) in raw.into_iter().enumerate() {
+        let header = header_name(&format!("{at}[{i}].header_name"), &c.header_name)?;
+        if header.starts_with(':') || header == "host" {
+            return Err(ConfigError::at(
+                format!("{at}[{i}].header_name"),
+                "may not name a pseudo-header or host",
+            ));
+        }
+        if c.claim_name.is_empty() || c.claim_name.split('.').any(str::is_empty) {
+            return Err(ConfigError::at(
+                format!("{at}[{i}].claim_name"),
+                format!("invalid claim path {:?}", c.claim_name),
+            ));
+        }
+        out.push(ClaimToHeader {
+            header,
+            path: c.claim_name.split('.').map(str::to_owned).collect(),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -83,7 +83,8 @@ fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str>
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` and `+` (form encoding); invalid UTF-8 becomes U+FFFD.
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -108,7 +109,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The query string's `name=value` pairs, raw, in order.
-fn query_pairs(path: &str) -> impl Iterator<Item = (&str, &str)> {
+pub fn query_pairs(path: &str) -> impl Iterator<Item = (&str, &str)> {
     let query = path
         .split_once('?')
         .map_or("", |(_, q)| q.split('#').next().unwrap_or(""));
@@ -118,7 +119,8 @@ fn query_pairs(path: &str) -> impl Iterator<Item = (&str, &str)> {
         .map(|p| p.split_once('=').unwrap_or((p, "")))
 }
 
-fn cookie_pairs(value: &str) -> impl Iterator<Item = (&str, &str)> {
+/// One `Cookie` header value's `name=value` pairs, trimmed, in order.
+pub fn cookie_pairs(value: &str) -> impl Iterator<Item = (&str, &str)> {
     value.split(';').filter_map(|c| {
         let c = c.trim();
         let (n, v) = c.split_once('=')?;
@@ -207,26 +209,30 @@ pub fn remove_token(req: &Request, location: &TokenLocation, edits: &mut Request
             }
             edits.set(":path", path);
         }
-        TokenLocation::Cookie(cookie) => {
-            let current: Vec<String> = match edits.set.iter().find(|(n, _)| n == "cookie") {
-                Some((_, v)) => vec![v.clone()],
-                None if edits.remove.iter().any(|n| n == "cookie") => Vec::new(),
-                None => req.header_values("cookie").map(str::to_owned).collect(),
-            };
-            let kept: Vec<String> = current
-                .iter()
-                .flat_map(|v| v.split(';'))
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .filter(|c| c.split_once('=').map_or(*c, |(n, _)| n.trim()) != cookie)
-                .map(str::to_owned)
-                .collect();
-            if kept.is_empty() {
-                edits.remove("cookie");
-            } else {
-                edits.set("cookie", kept.join("; "));
-            }
-        }
+        TokenLocation::Cookie(cookie) => remove_cookies(req, edits, |n| n == cookie),
+    }
+}
+
+/// Removes from the `Cookie` header every cookie whose name `drop` picks, keeping the others
+/// (and the edits already made to the header).
+pub fn remove_cookies(req: &Request, edits: &mut RequestEdits, drop: impl Fn(&str) -> bool) {
+    let current: Vec<String> = match edits.set.iter().find(|(n, _)| n == "cookie") {
+        Some((_, v)) => vec![v.clone()],
+        None if edits.remove.iter().any(|n| n == "cookie") => Vec::new(),
+        None => req.header_values("cookie").map(str::to_owned).collect(),
+    };
+    let kept: Vec<String> = current
+        .iter()
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .filter(|c| !drop(c.split_once('=').map_or(*c, |(n, _)| n.trim())))
+        .map(str::to_owned)
+        .collect();
+    if kept.is_empty() {
+        edits.remove("cookie");
+    } else {
+        edits.set("cookie", kept.join("; "));
     }
 }
 
