@@ -4,23 +4,24 @@
 
 use crate::request::view::Request;
 
-/// GET or HEAD, no `X-Requested-With`, and `Sec-Fetch-Mode: navigate` or, from a client that
-/// sends no `Sec-Fetch-Mode`, an `Accept` that names `text/html`. When `Sec-Fetch-Mode` is
-/// sent it decides alone: a `fetch` asking for HTML (htmx does) is `cors`, not a navigation.
+/// GET or HEAD, no `X-Requested-With`, and `Sec-Fetch-Mode: navigate` or an `Accept` that
+/// names `text/html`, as the contract says: a `fetch` asking for HTML (htmx) counts as a
+/// navigation unless it sends `X-Requested-With`.
 pub fn is_navigation(req: &Request) -> bool {
     let method = req.method();
     if !(method == "GET" || method == "HEAD") || req.header("x-requested-with").is_some() {
         return false;
     }
-    match req.header("sec-fetch-mode") {
-        Some(mode) => mode.trim().eq_ignore_ascii_case("navigate"),
-        None => req.header_values("accept").any(|a| {
+    let navigate = req
+        .header("sec-fetch-mode")
+        .is_some_and(|mode| mode.trim().eq_ignore_ascii_case("navigate"));
+    navigate
+        || req.header_values("accept").any(|a| {
             a.split(',').any(|media| {
                 let media = media.split(';').next().unwrap_or("").trim();
                 media.eq_ignore_ascii_case("text/html")
             })
-        }),
-    }
+        })
 }
 
 #[cfg(test)]
@@ -89,14 +90,14 @@ mod tests {
             (
                 "GET",
                 &[("sec-fetch-mode", "cors"), ("accept", "text/html")],
-                false,
-                "htmx",
+                true,
+                "fetch asking for HTML: the contract's Accept rule",
             ),
             (
                 "GET",
                 &[("sec-fetch-mode", "no-cors"), ("accept", "text/html")],
-                false,
-                "img",
+                true,
+                "no-cors asking for HTML: the same rule",
             ),
             (
                 "GET",
