@@ -12,8 +12,10 @@
 //! points; `sha2`, `hmac-sha256` and `hmac-sha512` hash.
 //!
 //! What checks it: the Wycheproof vectors (`tests/wycheproof.rs`), the differential fuzz
-//! target `signatures` (against `p256`, `p384` and `ed25519-dalek`), and unit tests against
-//! the reference crates in dev-dependencies (`crypto-bigint`, `ed25519-dalek`).
+//! target `signatures` (against `p256`, `p384`, `ed25519-dalek` and `rsa`), crafted PKCS#1
+//! and PSS encodings signed with committed test keys (`tests/crypto_rsa.rs`, against `rsa`),
+//! and unit tests against the reference crates in dev-dependencies (`crypto-bigint`,
+//! `ed25519-dalek`).
 //!
 //! May use: only the crypto crates. Must not know a token, a key set or a request: callers
 //! hand it key material, an algorithm, the signed bytes and the signature.

@@ -97,24 +97,34 @@ impl Modulus {
         Some(m)
     }
 
-    /// `2^(64 * limbs) mod n` by doubling 1 modulo n: once per key, and far cheaper than one
-    /// verification.
+    /// `R^2 mod n`, as BoringSSL does it: doublings from `2^(bits-1)` (below n) give
+    /// `2^k * R mod n`, the Montgomery form of `2^k`; each Montgomery squaring doubles that
+    /// exponent, so five give `2^(32k)`, whose Montgomery form is `R^2 mod n`. About
+    /// `k + 32` doublings and 5 squarings, instead of `64k` doublings.
     fn r_squared(&self) -> Vec<u32> {
-        let k = self.n.len();
+        let k = self.limbs();
+        let top = self.n.last().map_or(0, |t| t.leading_zeros() as usize);
+        let high_bit = (32 * k).saturating_sub(top + 1);
         let mut x = vec![0u32; k];
-        if let Some(first) = x.first_mut() {
-            *first = 1;
+        if let Some(limb) = x.get_mut(high_bit / 32) {
+            *limb = 1 << (high_bit % 32);
         }
-        for _ in 0..64 * k {
+        for _ in high_bit..33 * k {
             let mut carry = 0u32;
             for limb in x.iter_mut() {
                 let next = *limb >> 31;
                 *limb = (*limb << 1) | carry;
                 carry = next;
             }
+            // x < n before, so 2x < 2n: one subtraction (wrapping past a carry out) suffices.
             if carry == 1 || ge(&x, &self.n) {
                 sub_assign(&mut x, &self.n);
             }
+        }
+        let (mut m, mut y) = (vec![0u32; k], vec![0u32; k]);
+        for _ in 0..5 {
+            self.square(&x, &mut m, &mut y);
+            std::mem::swap(&mut x, &mut y);
         }
         x
     }
@@ -260,7 +270,7 @@ impl Modulus {
 mod tests {
     use super::*;
     use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
-    use crypto_bigint::{BoxedUint, Odd};
+    use crypto_bigint::{BoxedUint, NonZero, Odd};
 
     /// The same power by crypto-bigint's general exponentiation.
     fn reference(n: &[u8], s: &[u8]) -> Vec<u8> {
@@ -347,6 +357,140 @@ mod tests {
         let mut below = n;
         below[255] -= 1;
         assert!(m.pow_65537(&below).is_some());
+    }
+
+    /// A value as crypto-bigint sees it, at a precision that holds `2 * R^2` for k limbs.
+    fn big(limbs: &[u32], k: usize) -> BoxedUint {
+        let bytes: Vec<u8> = limbs.iter().flat_map(|l| l.to_le_bytes()).collect();
+        BoxedUint::from_le_slice(&bytes, 64 * (k as u32 + 1)).unwrap()
+    }
+
+    /// Moduli that stress the carries and the final subtraction (little-endian limbs, odd,
+    /// top limb not zero): all ones, `2^(32k) - c`, `n0 = 1` (low limb all ones),
+    /// `n0 = -1` (low limb 1), alternating limbs, top limb all ones, top limb 1, random.
+    fn adversarial_moduli(k: usize, seed: &mut u64) -> Vec<Vec<u32>> {
+        let mut random = || {
+            let mut n: Vec<u32> = bytes(seed, 4 * k)
+                .chunks(4)
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            n[0] |= 1;
+            n[k - 1] |= 1 << 7;
+            n
+        };
+        let mut list = vec![vec![u32::MAX; k]];
+        for c in [3, 0x1_2345] {
+            let mut n = vec![u32::MAX; k];
+            n[0] = u32::MAX - c + 1;
+            list.push(n);
+        }
+        let mut n = random();
+        n[0] = u32::MAX;
+        list.push(n);
+        if k > 1 {
+            let mut n = random();
+            n[0] = 1;
+            list.push(n);
+        }
+        let mut n: Vec<u32> = (0..k)
+            .map(|i| {
+                if (k - 1 - i).is_multiple_of(2) {
+                    u32::MAX
+                } else {
+                    0
+                }
+            })
+            .collect();
+        n[0] |= 1;
+        list.push(n);
+        let mut n = random();
+        n[k - 1] = u32::MAX;
+        list.push(n);
+        if k > 1 {
+            let mut n = random();
+            n[k - 1] = 1;
+            list.push(n);
+        }
+        list.push(random());
+        list
+    }
+
+    /// `mul` and `square` on 1..=140 limbs (every size to 24, then those around the RSA
+    /// sizes and the largest, to keep the debug build's run short) against crypto-bigint: `out * R == a * b (mod n)`
+    /// with `out < n`. The value before the final subtraction, `(a * b + m * n) / R`, is
+    /// rebuilt from the quotient limbs `m` so that both branches (and the top-carry case)
+    /// are seen to run; `R^2 mod n` is checked too.
+    #[test]
+    fn mul_and_square_agree_with_crypto_bigint_on_both_subtraction_branches() {
+        let mut seed = 0x2545_f491_4f6c_dd1d;
+        let (mut subtracted, mut kept, mut carried) = (0, 0, 0);
+        let sizes = [31, 32, 33, 48, 63, 64, 65, 96, 97, 127, 128, 129, 140];
+        for k in (1..=24usize).chain(sizes) {
+            let shift = 32 * k as u32;
+            for n in adversarial_moduli(k, &mut seed) {
+                let be: Vec<u8> = n.iter().rev().flat_map(|l| l.to_be_bytes()).collect();
+                let m = Modulus::new(&be).unwrap();
+                let nb = big(&n, k);
+                let nz = NonZero::new(nb.clone()).unwrap();
+                let r2 = BoxedUint::one_with_precision(64 * (k as u32 + 1))
+                    .shl(2 * shift)
+                    .rem_vartime(&nz);
+                assert_eq!(big(&m.r2, k), r2, "R^2 mod n, n = {n:08x?}");
+
+                // 0, 1, n - 1, n - 2, the largest all-ones value below n, and random values.
+                let one = BoxedUint::one_with_precision(64 * (k as u32 + 1));
+                let mut ops = vec![
+                    BoxedUint::zero_with_precision(64 * (k as u32 + 1)),
+                    one.clone(),
+                    nb.wrapping_sub(&one),
+                    nb.wrapping_sub(&one).wrapping_sub(&one),
+                    one.shl(nb.bits() - 1).wrapping_sub(&one),
+                ];
+                for _ in 0..4 {
+                    ops.push(
+                        BoxedUint::from_le_slice_vartime(&bytes(&mut seed, 4 * k)).rem_vartime(&nz),
+                    );
+                }
+                let ops: Vec<Vec<u32>> = ops
+                    .iter()
+                    .map(|x| {
+                        x.to_le_bytes()
+                            .chunks(4)
+                            .take(k)
+                            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                            .collect()
+                    })
+                    .collect();
+                let (mut scratch, mut out) = (vec![0u32; k], vec![0u32; k]);
+                for (i, a) in ops.iter().enumerate() {
+                    for (squaring, b) in [(true, a), (false, &ops[(i + 1) % ops.len()])] {
+                        if squaring {
+                            m.square(a, &mut scratch, &mut out);
+                        } else {
+                            m.mul(a, b, &mut scratch, &mut out);
+                        }
+                        let (ab, ob) = (big(a, k).wrapping_mul(big(b, k)), big(&out, k));
+                        assert!(ob < nb, "out >= n, n = {n:08x?}, a = {a:08x?}");
+                        assert_eq!(ob.shl(shift).rem_vartime(&nz), ab.rem_vartime(&nz));
+                        let t = ab.wrapping_add(big(&scratch, k).wrapping_mul(&nb));
+                        assert!(bool::from(t.shl(64 * (k as u32 + 1) - shift).is_zero()));
+                        let before = t.shr(shift);
+                        if before >= nb {
+                            assert_eq!(before.wrapping_sub(&nb), ob);
+                            subtracted += 1;
+                            if before.bits() > shift {
+                                carried += 1;
+                            }
+                        } else {
+                            assert_eq!(before, ob);
+                            kept += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(subtracted > 0 && kept > 0 && carried > 0);
+        eprintln!("subtracted {subtracted} (carry {carried}), kept {kept}");
     }
 
     #[test]

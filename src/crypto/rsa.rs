@@ -62,13 +62,20 @@ pub struct RsaKey {
     len: usize,
 }
 
+/// The length in bits of the big-endian number `be`, leading zero bytes ignored.
+pub fn bit_length(be: &[u8]) -> usize {
+    let mut rest = be.iter().skip_while(|b| **b == 0);
+    rest.next().map_or(0, |top| {
+        8 * (rest.count() + 1) - top.leading_zeros() as usize
+    })
+}
+
 impl RsaKey {
-    /// `n`: the big-endian modulus without leading zero bytes (so its first byte is not zero).
-    /// The caller has checked its size and that the exponent is 65537.
+    /// `n`: the big-endian modulus; leading zero bytes are ignored. The caller has checked its
+    /// size and that the exponent is 65537.
     pub fn new(n: &[u8]) -> Result<Self, String> {
-        let modulus = Modulus::new(n).ok_or("RSA modulus is even")?;
-        let top = n.first().ok_or("RSA modulus is empty")?;
-        let modulus_bits = n.len() * 8 - top.leading_zeros() as usize;
+        let modulus = Modulus::new(n).ok_or("RSA modulus is not an odd number above 1")?;
+        let modulus_bits = bit_length(n);
         Ok(Self {
             modulus,
             modulus_bits,

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::crypto::rsa::{bit_length, RsaKey};
 use crate::crypto::signature::{Alg, KeyMaterial};
 use crate::jwt::strict_json;
 use crate::jwt::token::decode_segment;
@@ -167,16 +168,13 @@ fn strip_leading_zeros(mut b: &[u8]) -> &[u8] {
 }
 
 fn rsa(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
-    let n_field = b64_field(key, "n")?;
-    let n = strip_leading_zeros(&n_field);
+    let n = b64_field(key, "n")?;
     let e = b64_field(key, "e")?;
-    let n_len = n.len();
     // 2048 bits is RFC 7518's floor; 4096 bounds the cost of one verification in the sandbox.
-    if !(256..=512).contains(&n_len) {
-        return Err(format!(
-            "RSA modulus of {} bits is outside 2048..4096",
-            n_len * 8
-        ));
+    // Counted in bits (leading zeros ignored), so that 2041..2047-bit moduli are refused too.
+    let bits = bit_length(&n);
+    if !(2048..=4096).contains(&bits) {
+        return Err(format!("RSA modulus of {bits} bits is outside 2048..=4096"));
     }
     if n.last().is_none_or(|b| b & 1 == 0) {
         return Err("RSA modulus is even".into());
@@ -185,7 +183,7 @@ fn rsa(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
     if strip_leading_zeros(&e) != [1, 0, 1] {
         return Err("RSA exponent is not 65537 (AQAB)".into());
     }
-    crate::crypto::rsa::RsaKey::new(n).map(|k| KeyMaterial::Rsa(Box::new(k)))
+    RsaKey::new(&n).map(|k| KeyMaterial::Rsa(Box::new(k)))
 }
 
 fn ec(key: &Map<String, Value>) -> Result<KeyMaterial, String> {
