@@ -60,7 +60,10 @@ impl HeaderMap {
             let name_end = at.checked_add(name_len).ok_or(MalformedMap)?;
             let value_start = name_end.checked_add(1).ok_or(MalformedMap)?;
             let value_end = value_start.checked_add(value_len).ok_or(MalformedMap)?;
-            if value_end >= buf.len() {
+            // Each name and value ends at a NUL, as the host writes them: a length that
+            // lands elsewhere (inside a character, say) is a malformed map, never a header
+            // that reads differently than it lists.
+            if buf.get(name_end) != Some(&0) || buf.get(value_end) != Some(&0) {
                 return Err(MalformedMap);
             }
             spans.push([at, name_end, value_start, value_end]);
@@ -171,6 +174,15 @@ mod tests {
         let mut big = b.clone();
         big[0] = 200;
         assert!(HeaderMap::from_serialized(big).is_err());
+        // Lengths that do not land on the NUL separators (found by the fuzz target: a name cut
+        // inside a character listed a header that no lookup could find).
+        let mut shifted = b.clone();
+        shifted[4] += 1;
+        assert_eq!(HeaderMap::from_serialized(shifted).err(), Some(MalformedMap));
+        let mut cut = serialize(&[("é".as_bytes(), b"v")]);
+        cut[4] = 1;
+        cut[8] = 2;
+        assert_eq!(HeaderMap::from_serialized(cut).err(), Some(MalformedMap));
         assert_eq!(
             HeaderMap::from_serialized(Vec::new())
                 .unwrap()
