@@ -178,7 +178,10 @@ mod tests {
         // inside a character listed a header that no lookup could find).
         let mut shifted = b.clone();
         shifted[4] += 1;
-        assert_eq!(HeaderMap::from_serialized(shifted).err(), Some(MalformedMap));
+        assert_eq!(
+            HeaderMap::from_serialized(shifted).err(),
+            Some(MalformedMap)
+        );
         let mut cut = serialize(&[("é".as_bytes(), b"v")]);
         cut[4] = 1;
         cut[8] = 2;
