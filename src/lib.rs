@@ -20,6 +20,8 @@ pub mod policy;
 pub mod reply;
 pub mod request;
 pub mod stats;
+#[cfg(test)]
+mod test_rng;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

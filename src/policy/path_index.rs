@@ -79,21 +79,7 @@ impl PathIndex {
 #[cfg(test)]
 #[allow(clippy::indexing_slicing)]
 pub mod testing {
-    /// A small xorshift generator: the differential tests need variety, not quality.
-    pub struct Rng(pub u64);
-
-    impl Rng {
-        pub fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
-
-        pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-            items[self.below(items.len())]
-        }
-    }
+    pub use crate::test_rng::Rng;
 
     /// Paths built from few segments, so that rules and requests collide often.
     pub fn random_path(rng: &mut Rng) -> String {
