@@ -296,8 +296,10 @@ fn request_bodies_wait_with_their_headers() {
     }
     c.eq("POST after the IdP recovers", r.status, 200);
 
-    // Rotation: the new key's first token waits for a refetch, with its body behind it.
+    // Rotation: the new key's first token waits for a refetch, with its body behind it. The
+    // recovery above may have spent this interval's refetch: wait it out.
     server.set(Mode::Serve(set_ab()));
+    std::thread::sleep(Duration::from_millis(1100));
     let r = post(&token_b());
     c.eq("POST that waited for a refetch", r.status, 200);
     c.eq(
