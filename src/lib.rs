@@ -14,6 +14,7 @@ pub mod config;
 pub mod crypto;
 pub mod jwks;
 pub mod jwt;
+pub mod login;
 pub mod oidc;
 pub mod pipeline;
 pub mod policy;

@@ -5,19 +5,30 @@ use crate::authn::authenticator::{Authenticator, Keys, Limit, VerifiedToken};
 use crate::config::{FilterConfig, Routing};
 use crate::jwt::claims;
 use crate::jwt::error::AuthError;
+use crate::login::callback::{self, Begin, Exchange};
+use crate::login::refresh::{self, Refresh};
+use crate::login::{answer, identity};
+use crate::oidc::cookies;
+use crate::oidc::random::Random;
 use crate::policy::authz::Identity;
 use crate::policy::cors::CorsDecision;
 use crate::reply::{self, LocalReply};
 use crate::request::extractor;
 use crate::request::view::{Request, RequestEdits};
-use crate::stats::{Counter, Tally};
+use crate::stats::{Counter, OidcCounter, Tally};
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Decision {
     /// Answer locally; the request never reaches the upstream.
     Reply(LocalReply),
     /// Forward the request after applying these edits.
     Continue(RequestEdits),
+    /// A login callback: exchange its code at the token endpoint, then
+    /// [`callback::finish`] answers.
+    Exchange(Box<Exchange>),
+    /// The session's access token is about to expire: refresh it, then evaluate again with
+    /// the renewed session ([`refresh::with_session`]).
+    Refresh(Box<Refresh>),
 }
 
 #[derive(Debug)]
@@ -33,6 +44,24 @@ pub struct Outcome {
     pub jwks_misses: Vec<(usize, AuthError)>,
     /// The counters this request moves (the token cache counts its own hits and misses).
     pub tally: Tally,
+    /// An `oidc` entry's counter this request moves.
+    pub oidc_event: Option<(usize, OidcCounter)>,
+    /// A line worth a warning (a session trimmed to fit its cookies).
+    pub warning: Option<String>,
+}
+
+impl Outcome {
+    fn reply(reply: LocalReply, reason: Option<String>, tally: Tally) -> Self {
+        Self {
+            decision: Decision::Reply(reply),
+            response_headers: Vec::new(),
+            reason,
+            jwks_misses: Vec::new(),
+            tally,
+            oidc_event: None,
+            warning: None,
+        }
+    }
 }
 
 fn with_cors(mut reply: LocalReply, cors: &[(String, String)]) -> LocalReply {
@@ -40,20 +69,19 @@ fn with_cors(mut reply: LocalReply, cors: &[(String, String)]) -> LocalReply {
     reply
 }
 
+/// Runs the filter on a request. `may_refresh` is false when the request comes back from a
+/// session refresh, which must not start another.
 pub fn on_request_headers<K: Keys>(
     cfg: &FilterConfig,
     keys: &K,
     req: &Request,
     now: u64,
+    rng: &mut dyn Random,
+    may_refresh: bool,
 ) -> Outcome {
     let mut tally = Tally::default();
-    let preflight = |r, tally: Tally| Outcome {
-        decision: Decision::Reply(r),
-        response_headers: Vec::new(),
-        reason: None,
-        jwks_misses: Vec::new(),
-        tally: tally.with(Counter::CorsPreflightAnswered),
-    };
+    let preflight =
+        |r, tally: Tally| Outcome::reply(r, None, tally.with(Counter::CorsPreflightAnswered));
     let cors = match cfg.cors.as_ref().map(|c| c.decide(req)) {
         Some(CorsDecision::Reply(r)) => return preflight(r, tally),
         Some(CorsDecision::Rejected(reply)) => {
@@ -73,6 +101,8 @@ pub fn on_request_headers<K: Keys>(
             reason: Some(reason),
             jwks_misses,
             tally: tally.with(Counter::Denied).with(why),
+            oidc_event: None,
+            warning: None,
         };
 
     let mut edits = RequestEdits::default();
@@ -81,12 +111,25 @@ pub fn on_request_headers<K: Keys>(
             edits.remove(name);
         }
     }
+    if !cfg.oidc.is_empty() {
+        if let Some(outcome) = login_paths(cfg, keys, req, now, &cors) {
+            return outcome;
+        }
+        let bases: Vec<&str> = cfg
+            .oidc
+            .iter()
+            .map(|o| o.provider.session.cookie.name.as_str())
+            .collect();
+        cookies::strip_all(req, &bases, &mut edits);
+    }
 
     let requirement = match &cfg.routing {
         Routing::Everything(r) => Some(r),
         Routing::Rules(rs) => rs.find(req).and_then(|r| r.requires.as_ref()),
     };
     let mut limited = None;
+    let mut session = None;
+    let mut response_headers = cors.clone();
     let verified = match requirement {
         None => Vec::new(),
         Some(r) => {
@@ -95,6 +138,64 @@ pub fn on_request_headers<K: Keys>(
             limited = auth.limit().map(|l| limit_note(cfg, l));
             if limited.is_some() {
                 tally.add(Counter::LimitReached);
+            }
+            if let (Err(AuthError::Missing), Some(i)) = (&result, auth.login_needed()) {
+                let why = match auth.session(i) {
+                    Ok(_) => crate::oidc::session::NoSession::Absent,
+                    Err(w) => w,
+                };
+                return no_session(cfg, keys, req, i, why, now, rng, tally, &cors);
+            }
+            if let (Ok(_), Some(i)) = (&result, auth.session_used()) {
+                let (Some(login), Ok(s)) = (cfg.oidc.get(i), auth.session(i)) else {
+                    return refuse(
+                        tally,
+                        answer::login_required(),
+                        "session vanished".into(),
+                        Vec::new(),
+                        Counter::DeniedMissing,
+                    );
+                };
+                if !answer::same_site(login, req, cfg.cors.as_ref()) {
+                    return refuse(
+                        tally,
+                        answer::cross_site_refused(),
+                        format!(
+                            "oidc {}: cross-site {} refused",
+                            login.provider.name,
+                            req.method()
+                        ),
+                        Vec::new(),
+                        Counter::DeniedAuthorization,
+                    );
+                }
+                if may_refresh && refresh::due(&s, now) {
+                    if let Some(r) = keys
+                        .discovery(login.keys)
+                        .and_then(|d| refresh::begin(login, i, &s, &d))
+                    {
+                        let mut out = Outcome::reply(answer::login_required(), None, tally);
+                        out.decision = Decision::Refresh(Box::new(r));
+                        out.response_headers = cors;
+                        return out;
+                    }
+                }
+                if s.should_slide(&login.provider.session, now) {
+                    let mut slid = (*s).clone();
+                    slid.last_use = now;
+                    let present = cookies::request_cookies(req);
+                    if let Ok(stored) =
+                        crate::oidc::session::store(&login.provider, &slid, now, &present, rng)
+                    {
+                        response_headers.extend(
+                            stored
+                                .set_cookies
+                                .into_iter()
+                                .map(|c| ("set-cookie".to_string(), c)),
+                        );
+                    }
+                }
+                session = Some((i, s));
             }
             match result {
                 Ok(v) => v,
@@ -115,13 +216,22 @@ pub fn on_request_headers<K: Keys>(
         }
     };
 
+    let session_jwt = session
+        .as_ref()
+        .filter(|_| verified.is_empty())
+        .map(|(_, s)| identity::as_jwt(s));
     if let Some(authz) = &cfg.authorization {
-        let identity = verified.first().and_then(|v| {
-            cfg.providers.get(v.provider).map(|p| Identity {
+        let identity = match (verified.first(), &session_jwt) {
+            (Some(v), _) => cfg.providers.get(v.provider).map(|p| Identity {
                 jwt: &v.jwt,
                 space_delimited: &p.space_delimited_claims,
-            })
-        });
+            }),
+            (None, Some(jwt)) => Some(Identity {
+                jwt,
+                space_delimited: &DEFAULT_SPACE_DELIMITED,
+            }),
+            (None, None) => None,
+        };
         let result = authz.evaluate(req, identity.as_ref());
         if !result.allowed {
             return refuse(
@@ -141,13 +251,122 @@ pub fn on_request_headers<K: Keys>(
     for v in &verified {
         apply_token(cfg, req, v, &mut edits);
     }
+    if let (Some((i, s)), Some(jwt)) = (&session, &session_jwt) {
+        if let Some(login) = cfg.oidc.get(*i) {
+            identity::edits(login, s, jwt, &mut edits);
+        }
+    }
     Outcome {
         decision: Decision::Continue(edits),
-        response_headers: cors,
+        response_headers,
         reason: limited,
         jwks_misses: Vec::new(),
         tally: tally.with(Counter::Allowed),
+        oidc_event: None,
+        warning: None,
     }
+}
+
+/// Claims split on spaces for a session's identity, as for providers by default.
+const DEFAULT_SPACE_DELIMITED: [String; 0] = [];
+
+/// The callback and logout paths of the `oidc` entries: answered by the filter, never
+/// forwarded.
+fn login_paths<K: Keys>(
+    cfg: &FilterConfig,
+    keys: &K,
+    req: &Request,
+    now: u64,
+    cors: &[(String, String)],
+) -> Option<Outcome> {
+    let path = req.path();
+    for (i, login) in cfg.oidc.iter().enumerate() {
+        let p = &login.provider;
+        let discovery = || keys.discovery(login.keys);
+        if path == p.callback_path() {
+            let present = cookies::request_cookies(req);
+            let d = discovery();
+            let mut out = match callback::begin(
+                login,
+                i,
+                req.path_and_query(),
+                d.as_deref(),
+                &present,
+                now,
+            ) {
+                Begin::Exchange(ex) => {
+                    let mut out = Outcome::reply(answer::login_failed(401), None, Tally::default());
+                    out.decision = Decision::Exchange(ex);
+                    return Some(out);
+                }
+                Begin::Refused(why) => {
+                    let mut out = Outcome::reply(
+                        with_cors(answer::login_failed(401), cors),
+                        Some(why),
+                        Tally::default().with(Counter::Denied),
+                    );
+                    out.oidc_event = Some((i, OidcCounter::LoginFailed));
+                    out
+                }
+                Begin::NoDiscovery => {
+                    let mut out = Outcome::reply(
+                        with_cors(answer::unavailable(), cors),
+                        Some(format!("oidc {}: discovery has not succeeded yet", p.name)),
+                        Tally::default().with(Counter::Denied),
+                    );
+                    out.jwks_misses = vec![(login.keys, AuthError::JwksFetchFail)];
+                    out
+                }
+            };
+            out.response_headers = Vec::new();
+            return Some(out);
+        }
+        let is_logout = p.logout.as_ref().is_some_and(|l| l.path == path)
+            && matches!(req.method(), "GET" | "POST");
+        if is_logout {
+            let present = cookies::request_cookies(req);
+            let session = crate::oidc::session::load(p, &present, now).ok();
+            let d = discovery();
+            let (reply, event) =
+                answer::logout(login, req, session.as_ref(), d.as_deref(), &present);
+            let mut out = Outcome::reply(with_cors(reply, cors), None, Tally::default());
+            out.oidc_event = event.map(|e| (i, e));
+            return Some(out);
+        }
+    }
+    None
+}
+
+/// A requirement failed for want of the session of `oidc` entry `i`: a login or `Login
+/// required` (or 503 until discovery succeeds, which the host may wait for).
+#[allow(clippy::too_many_arguments)]
+fn no_session<K: Keys>(
+    cfg: &FilterConfig,
+    keys: &K,
+    req: &Request,
+    i: usize,
+    why: crate::oidc::session::NoSession,
+    now: u64,
+    rng: &mut dyn Random,
+    tally: Tally,
+    cors: &[(String, String)],
+) -> Outcome {
+    let Some(login) = cfg.oidc.get(i) else {
+        return Outcome::reply(answer::login_required(), None, tally);
+    };
+    let present = cookies::request_cookies(req);
+    let d = keys.discovery(login.keys);
+    let a = answer::no_session(login, req, d.as_deref(), &present, why, now, rng);
+    let mut out = Outcome::reply(
+        with_cors(a.reply, cors),
+        Some(a.reason),
+        tally.with(Counter::Denied).with(Counter::DeniedMissing),
+    );
+    out.oidc_event = a.event.map(|e| (i, e));
+    if a.needs_discovery {
+        out.jwks_misses = vec![(login.keys, AuthError::JwksFetchFail)];
+    }
+    out
 }
 
 fn limit_note(cfg: &FilterConfig, limit: Limit) -> String {

@@ -95,6 +95,56 @@ pub fn provider_name(provider: &str, counter: Counter) -> String {
     format!("{PREFIX}provider.{provider}.{}", counter.name())
 }
 
+/// Per `oidc` entry: `jwt_authz.oidc.<name>.<event>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OidcCounter {
+    /// A navigation sent to the IdP.
+    LoginStarted,
+    /// A callback that set a session.
+    LoginCompleted,
+    /// A callback refused (401 or 502 `Login failed`).
+    LoginFailed,
+    RefreshSuccess,
+    /// A refresh refused (the session ends) or unanswered (the session is kept).
+    RefreshFailed,
+    Logout,
+    /// A session cookie was sent but did not open, or had expired.
+    SessionRejected,
+}
+
+impl OidcCounter {
+    pub const ALL: [OidcCounter; 7] = [
+        OidcCounter::LoginStarted,
+        OidcCounter::LoginCompleted,
+        OidcCounter::LoginFailed,
+        OidcCounter::RefreshSuccess,
+        OidcCounter::RefreshFailed,
+        OidcCounter::Logout,
+        OidcCounter::SessionRejected,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OidcCounter::LoginStarted => "login_started",
+            OidcCounter::LoginCompleted => "login_completed",
+            OidcCounter::LoginFailed => "login_failed",
+            OidcCounter::RefreshSuccess => "refresh_success",
+            OidcCounter::RefreshFailed => "refresh_failed",
+            OidcCounter::Logout => "logout",
+            OidcCounter::SessionRejected => "session_rejected",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Full metric name of an `oidc` entry's counter.
+pub fn oidc_name(entry: &str, counter: OidcCounter) -> String {
+    format!("{PREFIX}oidc.{entry}.{}", counter.name())
+}
+
 /// The counters one request moves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally(u32);

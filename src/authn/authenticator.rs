@@ -13,6 +13,9 @@ use crate::jwks::key_set::KeySet;
 use crate::jwt::error::AuthError;
 use crate::jwt::issuer_map::insert_sorted;
 use crate::jwt::token::Jwt;
+use crate::oidc::cookies;
+use crate::oidc::discovery::Discovery;
+use crate::oidc::session::{self, NoSession, Session};
 use crate::policy::rules::{LeafIndex, Requirement};
 use crate::request::extractor::{self, Extracted, TokenLocation};
 use crate::request::view::Request;
@@ -44,6 +47,9 @@ pub trait Keys {
     /// Whether `provider` verified this token before (when another one is the cached answer).
     fn verified_by(&self, provider: usize, token: &str, now: u64) -> bool;
     fn remember(&self, provider: usize, token: &str, jwt: &Rc<Jwt>, now: u64, skew: u64);
+    /// The discovery document of a provider whose remote set comes from discovery, once
+    /// fetched.
+    fn discovery(&self, provider: usize) -> Option<Rc<Discovery>>;
 }
 
 type MemoEntry<'a> = (
@@ -76,6 +82,14 @@ pub struct Authenticator<'a, K: Keys> {
     jwks_misses: Vec<(usize, AuthError)>,
     budget: CheckBudget,
     limit: Option<Limit>,
+    /// The request's cookies, read once, for the `oidc` leaves.
+    cookies: Option<Vec<(&'a str, &'a str)>>,
+    /// Each `oidc` entry's session, opened at most once.
+    sessions: Vec<Option<Result<Rc<Session>, NoSession>>>,
+    /// The session that satisfied an `oidc` leaf: the request's identity when no token is.
+    session_used: Option<usize>,
+    /// The first `oidc` leaf that failed for want of a session.
+    login_needed: Option<usize>,
 }
 
 /// The later (by child position) of two failures of a `requires_any`: Envoy reports the last.
@@ -99,7 +113,44 @@ impl<'a, K: Keys> Authenticator<'a, K> {
             jwks_misses: Vec::new(),
             budget: CheckBudget::new(cfg.max_signature_checks_per_request),
             limit: None,
+            cookies: None,
+            sessions: Vec::new(),
+            session_used: None,
+            login_needed: None,
         }
+    }
+
+    /// The session of `oidc` entry `i`, opened from the request's cookies once.
+    pub fn session(&mut self, i: usize) -> Result<Rc<Session>, NoSession> {
+        if self.sessions.len() <= i {
+            self.sessions.resize(i + 1, None);
+        }
+        if let Some(Some(s)) = self.sessions.get(i) {
+            return s.clone();
+        }
+        let Some(login) = self.cfg.oidc.get(i) else {
+            return Err(NoSession::Absent);
+        };
+        let req = self.req;
+        let cookies = self
+            .cookies
+            .get_or_insert_with(|| cookies::request_cookies(req));
+        let opened = session::load(&login.provider, cookies, self.now).map(Rc::new);
+        if let Some(slot) = self.sessions.get_mut(i) {
+            *slot = Some(opened.clone());
+        }
+        opened
+    }
+
+    /// The `oidc` entry whose session satisfied the requirement, if one did.
+    pub fn session_used(&self) -> Option<usize> {
+        self.session_used
+    }
+
+    /// The `oidc` entry whose leaf failed for want of a session: when the whole requirement
+    /// fails as "missing", its answer (a login or `Login required`) is the reply.
+    pub fn login_needed(&self) -> Option<usize> {
+        self.login_needed
     }
 
     /// Signature checks made so far (cached tokens need none).
@@ -240,6 +291,16 @@ impl<'a, K: Keys> Authenticator<'a, K> {
             }
             Requirement::AllowMissing => self.any_provider(false),
             Requirement::AllowMissingOrFailed => self.any_provider(true),
+            Requirement::Oidc(i) => match self.session(*i) {
+                Ok(_) => {
+                    self.session_used.get_or_insert(*i);
+                    Ok(Vec::new())
+                }
+                Err(_) => {
+                    self.login_needed.get_or_insert(*i);
+                    Err(AuthError::Missing)
+                }
+            },
         }
     }
 
@@ -255,10 +316,13 @@ impl<'a, K: Keys> Authenticator<'a, K> {
         let mut todo = leaves.others.clone();
         let mut real = None;
         let mut unknown_issuer = false;
+        // A request carrying a token is judged by the providers alone, never by a session.
+        let mut token_seen = false;
         for g in &leaves.groups {
             let Some(first) = self.tokens(g.group).into_iter().next() else {
                 continue;
             };
+            token_seen = true;
             match self.decode(first.token).0 {
                 // Every leaf of the group fails the same way; the last one is the one reported.
                 Err(e) => real = later(real, (g.all.last().copied().unwrap_or(0), e)),
@@ -275,6 +339,9 @@ impl<'a, K: Keys> Authenticator<'a, K> {
             let Some(child) = children.get(pos) else {
                 continue;
             };
+            if token_seen && matches!(child, Requirement::Oidc(_)) {
+                continue;
+            }
             match self.evaluate(child) {
                 Ok(v) => return Ok(v),
                 Err(AuthError::UnknownIssuer) => unknown_issuer = true,
@@ -519,6 +586,8 @@ mod tests {
                 }
                 Ok(out)
             }
+            // The randomized trees hold no sessions.
+            Requirement::Oidc(_) => Err(AuthError::Missing),
             Requirement::AllowMissing | Requirement::AllowMissingOrFailed => {
                 let mut seen = Vec::new();
                 for p in &cfg.providers {

@@ -9,11 +9,13 @@ use crate::authn::token_cache::TokenCache;
 use crate::config::FilterConfig;
 use crate::jwks::key_set::KeySet;
 use crate::jwt::token::Jwt;
+use crate::oidc::discovery::Discovery;
 
 #[derive(Default)]
 struct RemoteSet {
     version: u64,
     keys: KeySet,
+    discovery: Option<Rc<Discovery>>,
 }
 
 pub struct KeyStore {
@@ -35,9 +37,19 @@ impl KeyStore {
 
     /// Installs a newer remote set; tokens cached for the provider are forgotten, so a key
     /// removed from the set stops verifying at once.
-    pub fn set_remote(&mut self, provider: usize, version: u64, keys: KeySet) {
+    pub fn set_remote(
+        &mut self,
+        provider: usize,
+        version: u64,
+        keys: KeySet,
+        discovery: Option<Discovery>,
+    ) {
         if let Some(r) = self.remote.get_mut(provider) {
-            *r = RemoteSet { version, keys };
+            *r = RemoteSet {
+                version,
+                keys,
+                discovery: discovery.map(Rc::new),
+            };
             self.cache.borrow_mut().drop_provider(provider);
         }
     }
@@ -59,6 +71,10 @@ impl Keys for KeyStore {
             sets.push(&r.keys);
         }
         sets
+    }
+
+    fn discovery(&self, provider: usize) -> Option<Rc<Discovery>> {
+        self.remote.get(provider).and_then(|r| r.discovery.clone())
     }
 
     fn cached(&self, token: &str, now: u64) -> Option<(Rc<Jwt>, usize)> {

@@ -107,6 +107,10 @@ fn requirement(cfg: &FilterConfig, r: &Requirement) -> String {
         Requirement::All(rs) => format!("all of ({})", list(rs, " & ")),
         Requirement::AllowMissing => "a valid token if one is sent".into(),
         Requirement::AllowMissingOrFailed => "nothing (tokens verified when valid)".into(),
+        Requirement::Oidc(i) => {
+            let name = cfg.oidc.get(*i).map_or("?", |o| o.provider.name.as_str());
+            format!("a browser session of oidc {name}")
+        }
     }
 }
 
@@ -114,7 +118,21 @@ fn requirement(cfg: &FilterConfig, r: &Requirement) -> String {
 pub fn describe(cfg: &FilterConfig) -> Vec<String> {
     let mut out = Vec::new();
     for p in &cfg.providers {
+        if p.remote.as_ref().is_some_and(|r| r.discovery) {
+            continue;
+        }
         out.extend(provider(p));
+    }
+    for o in &cfg.oidc {
+        let p = &o.provider;
+        out.push(format!(
+            "oidc {}: browser login at {} (client {}, callback {}), discovery through cluster {}",
+            p.name,
+            p.issuer,
+            p.client_id,
+            p.callback_path(),
+            p.cluster
+        ));
     }
     if let Some(c) = &cfg.cors {
         out.push(format!(

@@ -12,17 +12,17 @@ mod provider_index;
 pub mod schema;
 
 pub use model::{
-    ClaimToHeader, FilterConfig, Provider, RemoteJwks, Routing, DEFAULT_CACHE_DURATION_MS,
-    DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_JWT_CACHE_SIZE, DEFAULT_KID_REFETCH_MS,
-    DEFAULT_MAX_SIGNATURE_CHECKS_PER_REQUEST, DEFAULT_MAX_TOKENS_PER_REQUEST,
-    DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TIMEOUT_MS,
+    ClaimToHeader, FilterConfig, OidcLogin, Provider, RemoteJwks, Routing,
+    DEFAULT_CACHE_DURATION_MS, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_JWT_CACHE_SIZE,
+    DEFAULT_KID_REFETCH_MS, DEFAULT_MAX_SIGNATURE_CHECKS_PER_REQUEST,
+    DEFAULT_MAX_TOKENS_PER_REQUEST, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TIMEOUT_MS,
 };
 pub use provider_index::ProviderIndex;
 
 use std::ops::RangeInclusive;
 
 use crate::jwks::key_set::{self as jwks, KeySet};
-use crate::policy::rules::{Requirement, RuleSet};
+use crate::policy::rules::{Names, Requirement, RuleSet};
 use schema::{header_name, ConfigError, RawConfig, RawProvider, RawRemoteJwks};
 
 /// Parses and validates the whole configuration.
@@ -173,7 +173,39 @@ fn compile_remote(at: &str, raw: RawRemoteJwks) -> Result<RemoteJwks, ConfigErro
         kid_refetch_interval_ms: raw
             .kid_refetch_interval
             .map_or(DEFAULT_KID_REFETCH_MS, |m| m.0),
+        discovery: false,
     })
+}
+
+/// The provider that verifies an `oidc` entry's ID tokens: its issuer, its client as the
+/// audience (OIDC Core 3.1.3.7), keys from discovery, and no token locations (it never reads
+/// a request).
+fn oidc_keys(o: &crate::oidc::config::OidcProvider) -> Provider {
+    Provider {
+        name: format!("oidc.{}", o.name),
+        issuer: Some(o.issuer.clone()),
+        audiences: vec![o.client_id.clone()],
+        locations: Vec::new(),
+        forward: true,
+        forward_payload_header: None,
+        pad_forward_payload_header: false,
+        claim_to_headers: Vec::new(),
+        space_delimited_claims: Vec::new(),
+        clock_skew_seconds: DEFAULT_CLOCK_SKEW_SECONDS,
+        // OIDC Core 2: an ID token always carries `exp`.
+        require_expiration: true,
+        max_lifetime_seconds: None,
+        local_keys: KeySet::default(),
+        remote: Some(RemoteJwks {
+            cluster: o.cluster.clone(),
+            authority: o.discovery.authority.clone(),
+            path: o.discovery.path_and_query.clone(),
+            timeout_ms: o.timeout_ms,
+            cache_duration_ms: DEFAULT_CACHE_DURATION_MS,
+            kid_refetch_interval_ms: DEFAULT_KID_REFETCH_MS,
+            discovery: true,
+        }),
+    }
 }
 
 /// A numeric field's value, or its default, refused outside `range`.
@@ -199,7 +231,16 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
     for (name, p) in raw.providers {
         providers.push(compile_provider(&name, p, &mut warnings)?);
     }
+    let mut oidc = Vec::with_capacity(raw.oidc.len());
+    for (name, o) in raw.oidc {
+        oidc.push(crate::oidc::config::compile("oidc", &name, o)?);
+    }
     let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+    let oidc_names: Vec<&str> = oidc.iter().map(|o| o.name.as_str()).collect();
+    let names = Names {
+        providers: &names,
+        oidc: &oidc_names,
+    };
     let index = ProviderIndex::new(
         providers
             .iter()
@@ -292,14 +333,28 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
             .forward_payload_header
             .iter()
             .chain(p.claim_to_headers.iter().map(|c| &c.header));
-        for n in names {
+        for n in names.chain(
+            oidc.iter()
+                .flat_map(|o| o.claim_to_headers.iter().map(|c| &c.header)),
+        ) {
             if !sanitized_headers.contains(n) {
                 sanitized_headers.push(n.clone());
             }
         }
     }
+    let oidc = oidc
+        .into_iter()
+        .map(|o| {
+            providers.push(oidc_keys(&o));
+            OidcLogin {
+                provider: o,
+                keys: providers.len() - 1,
+            }
+        })
+        .collect();
     Ok(FilterConfig {
         providers,
+        oidc,
         index,
         routing,
         cors,

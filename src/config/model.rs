@@ -4,6 +4,7 @@
 use crate::config::provider_index::ProviderIndex;
 pub use crate::config::schema::ClaimToHeader;
 use crate::jwks::key_set::KeySet;
+use crate::oidc::config::OidcProvider;
 use crate::policy::authz::Authorization;
 use crate::policy::cors::CorsPolicy;
 use crate::policy::rules::{Requirement, RuleSet};
@@ -28,6 +29,9 @@ pub struct RemoteJwks {
     pub timeout_ms: u64,
     pub cache_duration_ms: u64,
     pub kid_refetch_interval_ms: u64,
+    /// The URL is an OpenID Provider's discovery document: it is fetched first, and the key
+    /// set from the `jwks_uri` it names, through the same cluster.
+    pub discovery: bool,
 }
 
 pub struct Provider {
@@ -54,8 +58,17 @@ pub enum Routing {
     Everything(Requirement),
 }
 
+/// One `oidc` entry and the key provider that verifies its ID tokens: a provider with no token
+/// locations, appended after the configuration's own, whose remote set comes from discovery.
+pub struct OidcLogin {
+    pub provider: OidcProvider,
+    pub keys: usize,
+}
+
 pub struct FilterConfig {
+    /// The configuration's providers, then one per `oidc` entry (see [`OidcLogin::keys`]).
     pub providers: Vec<Provider>,
+    pub oidc: Vec<OidcLogin>,
     /// Providers by issuer and by token location, for one parse and lookup per token.
     pub index: ProviderIndex,
     pub routing: Routing,

@@ -91,6 +91,8 @@ pub struct RawConfig {
     pub max_tokens_per_request: Option<usize>,
     #[serde(default, alias = "maxSignatureChecksPerRequest")]
     pub max_signature_checks_per_request: Option<usize>,
+    #[serde(default)]
+    pub oidc: BTreeMap<String, RawOidc>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +237,8 @@ pub enum RawRequirement {
     AllowMissing(RawEmpty),
     #[serde(alias = "allowMissingOrFailed")]
     AllowMissingOrFailed(RawEmpty),
+    /// A browser session of the named `oidc` entry.
+    Oidc(String),
 }
 
 #[derive(Deserialize)]

@@ -14,7 +14,7 @@ use crate::pipeline::{Decision, Outcome};
 use crate::reply::LocalReply;
 use crate::request::view::{Request, RequestEdits};
 
-fn send(reply: &LocalReply) -> Action {
+pub fn send(reply: &LocalReply) -> Action {
     let headers: Vec<(&str, &str)> = reply
         .headers
         .iter()
@@ -60,6 +60,12 @@ pub fn carry_out(
     resume: bool,
 ) -> Action {
     metrics.count(outcome.tally);
+    if let Some((i, e)) = outcome.oidc_event {
+        metrics.oidc(i, e);
+    }
+    if let Some(w) = &outcome.warning {
+        log(LogLevel::Warn, w);
+    }
     if let Some(reason) = &outcome.reason {
         log(
             LogLevel::Debug,
@@ -80,5 +86,7 @@ pub fn carry_out(
             }
             Err(e) => internal_error(&format!("cannot edit request headers: {e}")),
         },
+        // Carried out by the login calls (`host::login`), never passed here.
+        Decision::Exchange(_) | Decision::Refresh(_) => internal_error("unexpected login step"),
     }
 }

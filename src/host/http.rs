@@ -9,10 +9,10 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
-use super::decision::{carry_out, internal_error};
+use super::decision::internal_error;
 use super::header_map::read;
 use super::jwks::{RemoteKeys, Wait};
-use super::{log, recent_ms};
+use super::{log, now_ms, recent_ms};
 use crate::policy::cors;
 use crate::request::view::Request;
 
@@ -45,7 +45,20 @@ impl Drop for Filter {
     }
 }
 
-impl Context for Filter {}
+impl Context for Filter {
+    /// A token endpoint call this request made (login callback or session refresh).
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        if let (Some(keys), Some(now)) = (&self.keys, now_ms()) {
+            keys.borrow_mut().on_response(token_id, body_size, now);
+        }
+    }
+}
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -76,12 +89,35 @@ impl HttpContext for Filter {
                 Wait::No => {}
             }
         }
-        let k = keys.borrow();
-        carry_out(&req, outcome, &self.response_headers, k.metrics(), false)
+        let mut k = keys.borrow_mut();
+        k.carry_out(
+            self.context_id,
+            &req,
+            outcome,
+            &self.response_headers,
+            now_ms,
+            false,
+        )
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let owed = self.response_headers.borrow().clone();
+        if owed.is_empty() {
+            return Action::Continue;
+        }
+        // Session cookies are added beside the upstream's own, never merged.
+        let (cookies, owed): (Vec<_>, Vec<_>) =
+            owed.into_iter().partition(|(n, _)| n == "set-cookie");
+        for (_, value) in &cookies {
+            if let Err(e) =
+                hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", value)
+            {
+                log(
+                    LogLevel::Warn,
+                    &format!("cannot add a session cookie: {e:?}"),
+                );
+            }
+        }
         if owed.is_empty() {
             return Action::Continue;
         }

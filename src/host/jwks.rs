@@ -10,17 +10,17 @@ use std::time::Duration;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{LogLevel, MapType, Status};
 
-use super::decision::carry_out;
 use super::log;
+use super::login::{LoginOps, Vm};
 use super::metrics::Metrics;
 use crate::authn::keystore::KeyStore;
 use crate::config::{FilterConfig, RemoteJwks};
 use crate::jwks::key_set;
 use crate::jwks::refresh::{self, Meta};
 use crate::jwt::error::AuthError;
-use crate::pipeline::{self, Outcome};
+use crate::oidc::discovery::{self, Discovery};
+use crate::pipeline::Outcome;
 use crate::request::view::Request;
-use crate::stats::Counter;
 
 /// A request paused until a fetch for `provider` completes.
 struct Waiter {
@@ -42,12 +42,31 @@ pub enum Wait {
     No,
 }
 
+/// Which document a fetch is for: a provider's key set, or the discovery document that
+/// names it (`RemoteJwks::discovery`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Discovery,
+    Keys,
+}
+
 pub struct RemoteKeys {
     config: Rc<FilterConfig>,
     store: KeyStore,
     waiters: Vec<Waiter>,
-    in_flight: HashMap<u32, usize>,
+    in_flight: HashMap<u32, (usize, Stage)>,
     metrics: Rc<Metrics>,
+    login: LoginOps,
+}
+
+/// Discovery documents are refetched with the key set; their retries back off to this.
+const DISCOVERY_MAX_BACKOFF_MS: u64 = 30_000;
+
+fn discovery_key(r: &RemoteJwks) -> String {
+    format!(
+        "jwt_authz.oidc.discovery|{}|{}{}",
+        r.cluster, r.authority, r.path
+    )
 }
 
 fn meta_key(r: &RemoteJwks) -> String {
@@ -102,25 +121,55 @@ impl RemoteKeys {
             waiters: Vec::new(),
             in_flight: HashMap::new(),
             metrics,
+            login: LoginOps::default(),
+        }
+    }
+
+    fn vm(&self) -> Vm<'_> {
+        Vm {
+            config: &self.config,
+            store: &self.store,
+            metrics: &self.metrics,
         }
     }
 
     /// Runs the pipeline for a request and counts the token cache's hits and misses.
     pub fn evaluate(&self, req: &Request, now_ms: u64) -> Outcome {
-        let (hits, misses) = self.store.cache_counts();
-        let outcome = pipeline::on_request_headers(&self.config, &self.store, req, now_ms / 1000);
-        let (hits_after, misses_after) = self.store.cache_counts();
-        self.metrics
-            .add(Counter::JwtCacheHit, hits_after.saturating_sub(hits));
-        self.metrics
-            .add(Counter::JwtCacheMiss, misses_after.saturating_sub(misses));
-        outcome
+        self.vm().evaluate(req, now_ms, true)
+    }
+
+    /// Carries out a decision for the request of `context_id`: a reply or the edits, or the
+    /// token endpoint call a login callback or a session refresh needs.
+    pub fn carry_out(
+        &mut self,
+        context_id: u32,
+        req: &Request,
+        outcome: Outcome,
+        response_headers: &Rc<RefCell<Vec<(String, String)>>>,
+        now_ms: u64,
+        resume: bool,
+    ) -> proxy_wasm::types::Action {
+        let vm = Vm {
+            config: &self.config,
+            store: &self.store,
+            metrics: &self.metrics,
+        };
+        self.login.begin(
+            &vm,
+            context_id,
+            req,
+            outcome,
+            response_headers,
+            now_ms,
+            resume,
+        )
     }
 
     /// Creates each provider's shared entry if absent. Run from `on_configure`, which Envoy
     /// completes on the main thread before any worker starts, so later writes can all be
     /// compare-and-swap (shared data cannot create a key atomically).
     pub fn init_shared(&self) {
+        LoginOps::init_shared(&self.config);
         for p in &self.config.providers {
             if let Some(r) = &p.remote {
                 if let Ok((None, _)) | Err(_) = hostcalls::get_shared_data(&meta_key(r)) {
@@ -152,6 +201,28 @@ impl RemoteKeys {
             Ok((Some(b), _)) => b,
             _ => return false,
         };
+        let discovered = if r.discovery {
+            let issuer = config
+                .providers
+                .get(provider)
+                .and_then(|p| p.issuer.as_deref())
+                .unwrap_or("");
+            match hostcalls::get_shared_data(&discovery_key(r)) {
+                Ok((Some(doc), _)) => match discovery::parse(issuer, &doc) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        log(
+                            LogLevel::Error,
+                            &format!("shared discovery unreadable: {e}"),
+                        );
+                        return false;
+                    }
+                },
+                _ => return false,
+            }
+        } else {
+            None
+        };
         match key_set::parse(&body, false) {
             Ok(loaded) => {
                 log(
@@ -166,7 +237,8 @@ impl RemoteKeys {
                         loaded.set.keys.len()
                     ),
                 );
-                self.store.set_remote(provider, meta.version, loaded.set);
+                self.store
+                    .set_remote(provider, meta.version, loaded.set, discovered);
                 true
             }
             Err(e) => {
@@ -204,6 +276,11 @@ impl RemoteKeys {
                 (":authority", r.authority.as_str()),
                 ("accept", "application/json"),
             ];
+            let stage = if r.discovery {
+                Stage::Discovery
+            } else {
+                Stage::Keys
+            };
             match hostcalls::dispatch_http_call(
                 &r.cluster,
                 headers,
@@ -212,7 +289,7 @@ impl RemoteKeys {
                 Duration::from_millis(r.timeout_ms),
             ) {
                 Ok(token) => {
-                    self.in_flight.insert(token, provider);
+                    self.in_flight.insert(token, (provider, stage));
                 }
                 Err(e) => {
                     let why = format!("cannot call cluster {:?}: {e:?}", r.cluster);
@@ -225,13 +302,28 @@ impl RemoteKeys {
         for (provider, completed) in to_wake {
             self.wake(provider, completed, now_ms);
         }
+        let vm = Vm {
+            config: &self.config,
+            store: &self.store,
+            metrics: &self.metrics,
+        };
+        self.login.tick(&vm, now_ms);
     }
 
     /// A fetch response arrived at the root context.
     pub fn on_response(&mut self, token: u32, body_size: usize, now_ms: u64) {
-        let Some(provider) = self.in_flight.remove(&token) else {
+        let Some((provider, stage)) = self.in_flight.remove(&token) else {
+            let vm = Vm {
+                config: &self.config,
+                store: &self.store,
+                metrics: &self.metrics,
+            };
+            self.login.on_response(&vm, token, body_size, now_ms);
             return;
         };
+        if stage == Stage::Discovery {
+            return self.on_discovery(provider, body_size, now_ms);
+        }
         let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten();
@@ -260,6 +352,82 @@ impl RemoteKeys {
         );
     }
 
+    /// The discovery document arrived: shared for the other VMs, then its `jwks_uri` fetched
+    /// through the same cluster.
+    fn on_discovery(&mut self, provider: usize, body_size: usize, now_ms: u64) {
+        let config = self.config.clone();
+        let Some((p, r)) = config
+            .providers
+            .get(provider)
+            .and_then(|p| p.remote.as_ref().map(|r| (p, r)))
+        else {
+            return;
+        };
+        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten();
+        let parsed: Result<(Vec<u8>, Discovery), String> = if status.as_deref() != Some("200") {
+            Err(format!(
+                "discovery answered {}",
+                status.as_deref().unwrap_or("nothing")
+            ))
+        } else if body_size > discovery::MAX_DISCOVERY_BYTES {
+            Err(format!(
+                "discovery document of {body_size} bytes is too large"
+            ))
+        } else {
+            let body = hostcalls::get_buffer(
+                proxy_wasm::types::BufferType::HttpCallResponseBody,
+                0,
+                body_size,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+            discovery::parse(p.issuer.as_deref().unwrap_or(""), &body)
+                .map(|d| (body, d))
+                .map_err(|e| format!("discovery document refused: {e}"))
+        };
+        let (body, d) = match parsed {
+            Ok(x) => x,
+            Err(why) => {
+                if let Some(meta) = self.finish(provider, now_ms, Err(why), 0) {
+                    self.wake(provider, meta.completed, now_ms);
+                }
+                return;
+            }
+        };
+        if let Err(e) = hostcalls::set_shared_data(&discovery_key(r), Some(&body), None) {
+            log(
+                LogLevel::Error,
+                &format!("cannot share the discovery document: {e:?}"),
+            );
+        }
+        let headers = vec![
+            (":method", "GET"),
+            (":path", d.jwks_uri.path_and_query.as_str()),
+            (":authority", d.jwks_uri.authority.as_str()),
+            ("accept", "application/json"),
+        ];
+        match hostcalls::dispatch_http_call(
+            &r.cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_millis(r.timeout_ms),
+        ) {
+            Ok(token) => {
+                self.in_flight.insert(token, (provider, Stage::Keys));
+            }
+            Err(e) => {
+                let why = format!("cannot call cluster {:?}: {e:?}", r.cluster);
+                if let Some(meta) = self.finish(provider, now_ms, Err(why), 0) {
+                    self.wake(provider, meta.completed, now_ms);
+                }
+            }
+        }
+    }
+
     fn finish(
         &mut self,
         provider: usize,
@@ -272,7 +440,11 @@ impl RemoteKeys {
         let r = p.remote.as_ref()?;
         let name = p.name.as_str();
         let source = format!("{}{} via cluster {}", r.authority, r.path, r.cluster);
-        let cache = r.cache_duration_ms;
+        let cache = if r.discovery {
+            r.cache_duration_ms.min(DISCOVERY_MAX_BACKOFF_MS)
+        } else {
+            r.cache_duration_ms
+        };
         let meta = match result {
             Ok((body, skipped)) => {
                 for s in skipped {
@@ -406,6 +578,7 @@ impl RemoteKeys {
     /// A paused request whose stream ended: forget it.
     pub fn forget(&mut self, context_id: u32) {
         self.waiters.retain(|w| w.context_id != context_id);
+        self.login.forget(context_id);
     }
 
     /// Evaluates again, and answers or resumes, every request that waited on `provider` and
@@ -420,11 +593,12 @@ impl RemoteKeys {
             if hostcalls::set_effective_context(w.context_id).is_err() {
                 continue;
             }
-            carry_out(
+            self.carry_out(
+                w.context_id,
                 &w.request,
                 outcome,
                 &w.response_headers,
-                &self.metrics,
+                now_ms,
                 true,
             );
         }

@@ -10,7 +10,7 @@ use proxy_wasm::types::{LogLevel, MetricType};
 
 use super::log;
 use crate::config::FilterConfig;
-use crate::stats::{provider_name, Counter, Tally, PREFIX};
+use crate::stats::{oidc_name, provider_name, Counter, OidcCounter, Tally, PREFIX};
 
 fn define(name: &str) -> Option<u32> {
     match hostcalls::define_metric(MetricType::Counter, name) {
@@ -40,6 +40,8 @@ pub struct Metrics {
     pending: Vec<Cell<u64>>,
     /// Per provider with a remote key set: (fetch success, fetch failed).
     providers: Vec<(Option<u32>, Option<u32>)>,
+    /// Per `oidc` entry, by [`OidcCounter::index`].
+    oidc: Vec<Vec<Option<u32>>>,
 }
 
 impl Metrics {
@@ -61,7 +63,29 @@ impl Metrics {
                     None => (None, None),
                 })
                 .collect(),
+            oidc: cfg
+                .oidc
+                .iter()
+                .map(|o| {
+                    OidcCounter::ALL
+                        .iter()
+                        .map(|c| define(&oidc_name(&o.provider.name, *c)))
+                        .collect()
+                })
+                .collect(),
         }
+    }
+
+    /// Login events are rare: counted at once.
+    pub fn oidc(&self, entry: usize, c: OidcCounter) {
+        add(
+            self.oidc
+                .get(entry)
+                .and_then(|ids| ids.get(c.index()))
+                .copied()
+                .flatten(),
+            1,
+        );
     }
 
     pub fn add(&self, c: Counter, n: u64) {

@@ -6,6 +6,7 @@ pub mod decision;
 pub mod header_map;
 pub mod http;
 pub mod jwks;
+pub mod login;
 pub mod metrics;
 pub mod root;
 

@@ -225,7 +225,12 @@ pub fn clear_session(attrs: &CookieAttrs, present: &[(&str, &str)]) -> Vec<Strin
 /// upstream: the session is the filter's business, and its chunks would only cost the
 /// upstream header space.
 pub fn strip(req: &Request, base: &str, edits: &mut RequestEdits) {
-    let ours = |n: &str| classify(base, n).is_some();
+    strip_all(req, &[base], edits);
+}
+
+/// [`strip`] for several providers' cookies at once (one `Cookie` rewrite).
+pub fn strip_all(req: &Request, bases: &[&str], edits: &mut RequestEdits) {
+    let ours = |n: &str| bases.iter().any(|b| classify(b, n).is_some());
     if request_cookies(req).iter().any(|(n, _)| ours(n)) {
         remove_cookies(req, edits, ours);
     }

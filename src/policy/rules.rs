@@ -91,6 +91,8 @@ pub enum Requirement {
     All(Vec<Requirement>),
     AllowMissing,
     AllowMissingOrFailed,
+    /// A browser session of `FilterConfig::oidc[i]`.
+    Oidc(usize),
 }
 
 /// The provider leaves of a `requires_any`, grouped by where their providers look for tokens
@@ -160,7 +162,10 @@ impl Requirement {
                     c.index_leaves(issuer, group);
                 }
             }
-            Self::Provider { .. } | Self::AllowMissing | Self::AllowMissingOrFailed => {}
+            Self::Provider { .. }
+            | Self::AllowMissing
+            | Self::AllowMissingOrFailed
+            | Self::Oidc(_) => {}
         }
     }
 }
@@ -200,7 +205,14 @@ impl RuleSet {
     }
 }
 
-pub fn compile_rule(at: &str, raw: RawRule, providers: &[&str]) -> Result<Rule, ConfigError> {
+/// The names a requirement may use: JWT providers and `oidc` entries, by position.
+#[derive(Debug, Clone, Copy)]
+pub struct Names<'a> {
+    pub providers: &'a [&'a str],
+    pub oidc: &'a [&'a str],
+}
+
+pub fn compile_rule(at: &str, raw: RawRule, names: &Names) -> Result<Rule, ConfigError> {
     let m = raw.route;
     let mut paths = Vec::new();
     if let Some(p) = m.prefix {
@@ -233,11 +245,7 @@ pub fn compile_rule(at: &str, raw: RawRule, providers: &[&str]) -> Result<Rule, 
     };
     let requires = match raw.requires {
         None => None,
-        Some(r) => Some(compile_requirement(
-            &format!("{at}.requires"),
-            r,
-            providers,
-        )?),
+        Some(r) => Some(compile_requirement(&format!("{at}.requires"), r, names)?),
     };
     Ok(Rule { route, requires })
 }
@@ -252,8 +260,9 @@ fn provider(at: &str, name: &str, providers: &[&str]) -> Result<usize, ConfigErr
 fn compile_requirement(
     at: &str,
     raw: RawRequirement,
-    providers: &[&str],
+    names: &Names,
 ) -> Result<Requirement, ConfigError> {
+    let providers = names.providers;
     Ok(match raw {
         RawRequirement::ProviderName(name) => Requirement::Provider {
             index: provider(&format!("{at}.provider_name"), &name, providers)?,
@@ -270,22 +279,27 @@ fn compile_requirement(
         RawRequirement::RequiresAny(list) => Requirement::any(compile_list(
             &format!("{at}.requires_any"),
             list.requirements,
-            providers,
+            names,
         )?),
         RawRequirement::RequiresAll(list) => Requirement::All(compile_list(
             &format!("{at}.requires_all"),
             list.requirements,
-            providers,
+            names,
         )?),
         RawRequirement::AllowMissing(_) => Requirement::AllowMissing,
         RawRequirement::AllowMissingOrFailed(_) => Requirement::AllowMissingOrFailed,
+        RawRequirement::Oidc(name) => {
+            Requirement::Oidc(names.oidc.iter().position(|n| *n == name).ok_or_else(|| {
+                ConfigError::at(format!("{at}.oidc"), format!("unknown oidc entry {name:?}"))
+            })?)
+        }
     })
 }
 
 fn compile_list(
     at: &str,
     list: Vec<RawRequirement>,
-    providers: &[&str],
+    names: &Names,
 ) -> Result<Vec<Requirement>, ConfigError> {
     if list.is_empty() {
         return Err(ConfigError::at(
@@ -295,7 +309,7 @@ fn compile_list(
     }
     list.into_iter()
         .enumerate()
-        .map(|(i, r)| compile_requirement(&format!("{at}.requirements[{i}]"), r, providers))
+        .map(|(i, r)| compile_requirement(&format!("{at}.requirements[{i}]"), r, names))
         .collect()
 }
 
@@ -314,7 +328,14 @@ mod tests {
     }
 
     fn rule(json: &str) -> Result<Rule, ConfigError> {
-        compile_rule("rules[0]", serde_json::from_str(json).unwrap(), &["a", "b"])
+        compile_rule(
+            "rules[0]",
+            serde_json::from_str(json).unwrap(),
+            &Names {
+                providers: &["a", "b"],
+                oidc: &["web"],
+            },
+        )
     }
 
     #[test]
@@ -357,7 +378,17 @@ mod tests {
                     m["hosts"] = serde_json::json!([rng.pick(&["a.test", "*.test"])]);
                 }
                 let raw = serde_json::from_value(serde_json::json!({"match": m})).unwrap();
-                rules.push(compile_rule("rules[0]", raw, &[]).unwrap());
+                rules.push(
+                    compile_rule(
+                        "rules[0]",
+                        raw,
+                        &Names {
+                            providers: &[],
+                            oidc: &[],
+                        },
+                    )
+                    .unwrap(),
+                );
             }
             let set = RuleSet::new(rules);
             for _ in 0..20 {

@@ -85,6 +85,9 @@ const configuration = {
     rpInitiatedLogout: { enabled: true },
     revocation: { enabled: true },
   },
+  // The scopes' claims go into the ID token too (as Keycloak and Auth0 do), not only to
+  // userinfo: the filter's session identity is the ID token's claims.
+  conformIdTokenClaims: false,
   // Fixed test-only keys for the IdP's own interaction cookies.
   cookies: { keys: ['envoy-jwt-authz test idp, not a secret'] },
 };

@@ -3,6 +3,7 @@
 //! token must never let a fuzzed one through unless it is a genuine HS256 token.
 #![no_main]
 
+use envoy_jwt_authz::oidc::random::HostRandom;
 use envoy_jwt_authz::jwt::token;
 use envoy_jwt_authz::pipeline::{self, Decision};
 use envoy_jwt_authz::request::view::Request;
@@ -38,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         ];
         h.extend(headers);
         let req = Request::new(h);
-        let out = pipeline::on_request_headers(&s.cfg, &s.keys, &req, now);
+        let out = pipeline::on_request_headers(&s.cfg, &s.keys, &req, now, &mut HostRandom, true);
         check_decision(&req, &out.decision);
         if path == "/both/ab" {
             // Needs an Ed25519 signature from a key nobody here holds.

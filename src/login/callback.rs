@@ -1,0 +1,234 @@
+//! The login callback: checked before the code is spent (`begin`), then, with the token
+//! endpoint's answer, the ID token verified with the project's verifier and the discovered keys
+//! against OIDC Core 3.1.3.7 and the session set (`finish`).
+
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use crate::authn::authenticator::Keys;
+use crate::authn::verifier::{self, CheckBudget, VerifyInput};
+use crate::config::{FilterConfig, OidcLogin};
+use crate::jwt::token::{self, Jwt};
+use crate::login::answer::{login_failed, redirect};
+use crate::oidc::discovery::Discovery;
+use crate::oidc::flow::{verify_callback, Flow};
+use crate::oidc::random::Random;
+use crate::oidc::session::{self, project_claims, Session};
+use crate::oidc::token::{self as token_endpoint, TokenError, TokenRequest, TokenResponse};
+use crate::reply::LocalReply;
+use crate::stats::OidcCounter;
+
+/// ID tokens with many claims are larger than API tokens; this bounds the work, not the IdP.
+const MAX_ID_TOKEN_BYTES: usize = 64 * 1024;
+/// Without `expires_in` or a JWT access token, the access token is refreshed this long after
+/// it was issued.
+pub const UNKNOWN_LIFETIME_S: u64 = 300;
+/// Refresh this long before the access token expires.
+pub const REFRESH_AHEAD_S: u64 = 60;
+
+/// A callback that passed its checks: the host posts `request` to the token endpoint.
+pub struct Exchange {
+    pub oidc: usize,
+    pub request: TokenRequest,
+    pub flow: Flow,
+    /// The `Set-Cookie` that clears this flow's cookie.
+    pub clear_flow: String,
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("oidc", &self.oidc)
+            .field("flow", &self.flow)
+            .finish_non_exhaustive()
+    }
+}
+
+pub enum Begin {
+    Exchange(Box<Exchange>),
+    /// Refused before any IdP call: 401 `Login failed`, the reason for the debug log.
+    Refused(String),
+    /// Discovery has not succeeded yet.
+    NoDiscovery,
+}
+
+pub fn begin(
+    login: &OidcLogin,
+    oidc: usize,
+    path_and_query: &str,
+    discovery: Option<&Discovery>,
+    cookies: &[(&str, &str)],
+    now: u64,
+) -> Begin {
+    let p = &login.provider;
+    let verified = match verify_callback(p, path_and_query, cookies, now) {
+        Ok(v) => v,
+        Err(f) => return Begin::Refused(format!("oidc {}: callback refused: {f:?}", p.name)),
+    };
+    let Some(d) = discovery else {
+        return Begin::NoDiscovery;
+    };
+    Begin::Exchange(Box::new(Exchange {
+        oidc,
+        request: token_endpoint::code_request(
+            p,
+            &d.token_endpoint,
+            &verified.code,
+            &verified.flow.verifier,
+        ),
+        flow: verified.flow,
+        clear_flow: verified.clear_flow,
+    }))
+}
+
+/// An ID token verified for `login` (signature with the discovered keys, `iss` exact, `aud`
+/// holding the client, `azp`, `exp`, `iat`, and `nonce` when given), OIDC Core 3.1.3.7.
+pub fn check_id_token<K: Keys>(
+    cfg: &FilterConfig,
+    keys: &K,
+    login: &OidcLogin,
+    id_token: &str,
+    nonce: Option<&str>,
+    now: u64,
+) -> Result<Rc<Jwt>, String> {
+    let p = cfg
+        .providers
+        .get(login.keys)
+        .ok_or("no key provider for this oidc entry")?;
+    let jwt = verifier::decode(id_token, MAX_ID_TOKEN_BYTES)
+        .map_err(|e| format!("ID token: {}", e.message()))?;
+    let key_sets = keys.key_sets(cfg, login.keys);
+    let input = VerifyInput {
+        provider: p,
+        audiences: None,
+        key_sets: &key_sets,
+        now,
+    };
+    let mut budget = CheckBudget::new(cfg.max_signature_checks_per_request);
+    verifier::verify(&input, id_token, &jwt, &mut budget)
+        .map_err(|e| format!("ID token: {}", e.message()))?;
+    let client = login.provider.client_id.as_str();
+    // The verifier compares audiences as jwt_authn does (scheme and slash aside); OIDC wants
+    // the client_id itself.
+    if !jwt.audiences.iter().any(|a| a == client) {
+        return Err("ID token: aud does not hold the client_id".into());
+    }
+    let azp = jwt.payload.get("azp");
+    match azp {
+        None if jwt.audiences.len() == 1 => {}
+        Some(Value::String(a)) if a == client => {}
+        _ => return Err("ID token: azp is not the client_id".into()),
+    }
+    match jwt.payload.get("iat").and_then(Value::as_u64) {
+        Some(iat) if iat <= now.saturating_add(p.clock_skew_seconds) => {}
+        Some(_) => return Err("ID token: iat is in the future".into()),
+        None => return Err("ID token: no iat".into()),
+    }
+    if jwt.sub.as_deref().is_none_or(str::is_empty) {
+        return Err("ID token: no sub".into());
+    }
+    if let Some(n) = nonce {
+        if jwt.payload.get("nonce").and_then(Value::as_str) != Some(n) {
+            return Err("ID token: nonce is not the flow's".into());
+        }
+    }
+    Ok(Rc::new(jwt))
+}
+
+/// When the access token stops being fresh (Unix seconds): `expires_in`, else its own `exp`
+/// when it is a JWT, else [`UNKNOWN_LIFETIME_S`] after now, plus the refresh lead.
+pub fn access_expiry(t: &TokenResponse, now: u64) -> u64 {
+    match t.expires_in {
+        Some(e) => now.saturating_add(e),
+        None => token::parse(&t.access_token)
+            .ok()
+            .and_then(|j| j.exp)
+            .unwrap_or(now + UNKNOWN_LIFETIME_S + REFRESH_AHEAD_S),
+    }
+}
+
+/// How a token endpoint failure is answered: unreachable or 5xx is the IdP's fault (502);
+/// anything else refuses the login (401).
+fn failure_status(e: &TokenError) -> u32 {
+    match e {
+        TokenError::Unavailable(_) => 502,
+        TokenError::Unexpected(s) if *s == 0 || *s >= 500 => 502,
+        _ => 401,
+    }
+}
+
+/// The end of a login, as one reply.
+pub struct Finished {
+    pub reply: LocalReply,
+    pub event: OidcCounter,
+    /// For the debug log (or a warning when the session had to be trimmed).
+    pub reason: Option<String>,
+    pub warning: Option<String>,
+}
+
+/// The token endpoint answered the code exchange (`status` 0: no answer at all).
+#[allow(clippy::too_many_arguments)]
+pub fn finish<K: Keys>(
+    cfg: &FilterConfig,
+    keys: &K,
+    ex: &Exchange,
+    status: u32,
+    body: &[u8],
+    cookies: &[(&str, &str)],
+    now: u64,
+    rng: &mut dyn Random,
+) -> Finished {
+    let fail = |status: u32, why: String| Finished {
+        reply: login_failed(status),
+        event: OidcCounter::LoginFailed,
+        reason: Some(why),
+        warning: None,
+    };
+    let Some(login) = cfg.oidc.get(ex.oidc) else {
+        return fail(401, "unknown oidc entry".into());
+    };
+    let name = &login.provider.name;
+    let answer = match token_endpoint::parse_response(status, body) {
+        Ok(a) => a,
+        Err(e) => {
+            return fail(
+                failure_status(&e),
+                format!("oidc {name}: code exchange failed: {e:?}"),
+            )
+        }
+    };
+    let Some(id_token) = answer.id_token.as_deref() else {
+        return fail(
+            401,
+            format!("oidc {name}: the token answer has no id_token"),
+        );
+    };
+    let jwt = match check_id_token(cfg, keys, login, id_token, Some(&ex.flow.nonce), now) {
+        Ok(j) => j,
+        Err(why) => return fail(401, format!("oidc {name}: {why}")),
+    };
+    let mut session = Session::new(
+        jwt.iss.clone().unwrap_or_default(),
+        jwt.sub.clone().unwrap_or_default(),
+        project_claims(&jwt.payload, &login.provider.needed_claims()),
+        now,
+    );
+    session.access_expires_at = Some(access_expiry(&answer, now));
+    session.access_token = Some(answer.access_token);
+    session.refresh_token = answer.refresh_token;
+    session.id_token = Some(id_token.to_string());
+    let stored = match session::store(&login.provider, &session, now, cookies, rng) {
+        Ok(s) => s,
+        Err(e) => return fail(401, format!("oidc {name}: session not stored: {e:?}")),
+    };
+    let warning = stored.warning(name);
+    let mut set = stored.set_cookies;
+    set.push(ex.clear_flow.clone());
+    Finished {
+        reply: redirect(ex.flow.return_to.clone(), set),
+        event: OidcCounter::LoginCompleted,
+        reason: None,
+        warning,
+    }
+}
