@@ -233,6 +233,22 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
     }
     let mut oidc = Vec::with_capacity(raw.oidc.len());
     for (name, o) in raw.oidc {
+        let inline = |s: &schema::RawSecret| matches!(s, schema::RawSecret::Inline(_));
+        let mut inlined: Vec<String> = Vec::new();
+        if o.client_secret.as_ref().is_some_and(inline) {
+            inlined.push(format!("oidc.{name}.client_secret"));
+        }
+        for (i, k) in o.session.keys.iter().enumerate() {
+            if inline(k) {
+                inlined.push(format!("oidc.{name}.session.keys[{i}]"));
+            }
+        }
+        for at in inlined {
+            warnings.push(format!(
+                "{at}: an inline secret sits in the configuration (and in every dump of it); \
+                 prefer {{\"env\": \"NAME\"}} from vm_config.environment_variables"
+            ));
+        }
         oidc.push(crate::oidc::config::compile("oidc", &name, o)?);
     }
     let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
