@@ -406,3 +406,219 @@ fn apply_token(cfg: &FilterConfig, req: &Request, v: &VerifiedToken, edits: &mut
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::cli::cookies::{session, SessionSpec};
+    use crate::login::testing::{fixture, request, Fixture, NOW};
+    use crate::oidc::random::HostRandom;
+
+    fn run(f: &Fixture, req: &Request) -> Outcome {
+        on_request_headers(&f.cfg, &f.keys, req, NOW, &mut HostRandom, true)
+    }
+
+    fn reply(o: &Outcome) -> &LocalReply {
+        match &o.decision {
+            Decision::Reply(r) => r,
+            d => panic!("not a reply: {d:?}"),
+        }
+    }
+
+    fn header<'a>(r: &'a LocalReply, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn cookie(f: &Fixture, access: Option<&str>) -> String {
+        let claims = json!({"sub": "alice", "email": "alice@example.com", "aud": "gateway"});
+        let spec = SessionSpec {
+            access_token: access.map(str::to_string),
+            access_expires_at: Some(NOW + 3600),
+            refresh_token: None,
+        };
+        session(
+            &f.cfg,
+            "web",
+            claims.as_object().unwrap().clone(),
+            spec,
+            NOW,
+        )
+        .unwrap()
+    }
+
+    const HTML: (&str, &str) = ("accept", "text/html");
+
+    #[test]
+    fn without_a_session_navigations_log_in_and_the_rest_get_401() {
+        let f = fixture(json!([{"match": {"prefix": "/"}, "requires": {"oidc": "web"}}]));
+        let nav = run(&f, &request("GET", "/orders?x=1", &[HTML]));
+        let r = reply(&nav);
+        assert_eq!(r.status, 302);
+        let location = header(r, "location").unwrap();
+        assert!(location.starts_with("https://idp.example/auth?response_type=code"));
+        assert!(location.contains("code_challenge_method=S256"));
+        assert!(header(r, "set-cookie").unwrap().starts_with("web.f-"));
+        assert_eq!(nav.oidc_event, Some((0, OidcCounter::LoginStarted)));
+        let api = run(
+            &f,
+            &request(
+                "GET",
+                "/orders",
+                &[("accept", "*/*"), ("origin", "https://spa.example")],
+            ),
+        );
+        let r = reply(&api);
+        assert_eq!((r.status, r.body.as_str()), (401, "Login required"));
+        assert_eq!(
+            header(r, "access-control-allow-origin"),
+            Some("https://spa.example")
+        );
+        let xhr = run(
+            &f,
+            &request("GET", "/", &[HTML, ("x-requested-with", "XMLHttpRequest")]),
+        );
+        assert_eq!(reply(&xhr).status, 401);
+    }
+
+    #[test]
+    fn a_session_passes_with_its_claims_and_token_and_its_cookies_stripped() {
+        let f = fixture(json!([{"match": {"prefix": "/"}, "requires": {"oidc": "web"}}]));
+        let c = format!("{}; theme=dark", cookie(&f, Some("at-1")));
+        let out = run(
+            &f,
+            &request("GET", "/orders", &[("cookie", &c), ("x-email", "spoof")]),
+        );
+        let Decision::Continue(edits) = &out.decision else {
+            panic!("{:?}", out.decision)
+        };
+        let set = |n: &str| {
+            edits
+                .set
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(set("x-email"), Some("alice@example.com"));
+        assert_eq!(set("authorization"), Some("Bearer at-1"));
+        assert_eq!(set("cookie"), Some("theme=dark"));
+        // A session without an access token: a client's own Authorization never passes.
+        let c = cookie(&f, None);
+        let out = run(
+            &f,
+            &request(
+                "GET",
+                "/",
+                &[("cookie", &c), ("authorization", "Bearer forged")],
+            ),
+        );
+        let Decision::Continue(edits) = &out.decision else {
+            panic!()
+        };
+        assert!(edits.remove.contains(&"authorization".to_string()));
+    }
+
+    #[test]
+    fn tampered_or_foreign_sessions_count_as_none() {
+        let f = fixture(json!([{"match": {"prefix": "/"}, "requires": {"oidc": "web"}}]));
+        let good = cookie(&f, Some("at"));
+        let mut bad = good.clone();
+        let last = bad.pop().unwrap();
+        bad.push(if last == 'A' { 'B' } else { 'A' });
+        for c in [bad, good.replace("web=", "other=")] {
+            let out = run(&f, &request("GET", "/", &[("cookie", &c)]));
+            assert_eq!(reply(&out).status, 401, "{c}");
+        }
+    }
+
+    #[test]
+    fn unsafe_methods_need_the_sites_own_origin() {
+        let f = fixture(json!([{"match": {"prefix": "/"}, "requires": {"oidc": "web"}}]));
+        let c = cookie(&f, Some("at"));
+        let post = |extra: &[(&str, &str)]| {
+            let mut h = vec![("cookie", c.as_str())];
+            h.extend_from_slice(extra);
+            run(&f, &request("POST", "/orders", &h))
+        };
+        let evil = post(&[("origin", "https://evil.example")]);
+        assert_eq!(
+            (reply(&evil).status, reply(&evil).body.as_str()),
+            (403, "Cross-site request refused")
+        );
+        assert_eq!(
+            reply(&post(&[])).status,
+            403,
+            "neither Origin nor Sec-Fetch-Site"
+        );
+        for ok in [
+            post(&[("origin", "https://app.example")]),
+            post(&[("origin", "https://spa.example")]),
+            post(&[("sec-fetch-site", "same-origin")]),
+        ] {
+            assert!(matches!(ok.decision, Decision::Continue(_)));
+        }
+    }
+
+    #[test]
+    fn a_bearer_token_is_judged_by_its_provider_alone() {
+        let f = fixture(
+            json!([{"match": {"prefix": "/"}, "requires": {"requires_any":
+            {"requirements": [{"oidc": "web"}, {"provider_name": "api"}]}}}]),
+        );
+        let c = cookie(&f, Some("at"));
+        let out = run(
+            &f,
+            &request(
+                "GET",
+                "/",
+                &[HTML, ("cookie", &c), ("authorization", "Bearer a.b.c")],
+            ),
+        );
+        let r = reply(&out);
+        assert_eq!(r.status, 401);
+        assert!(header(r, "www-authenticate")
+            .unwrap()
+            .contains("invalid_token"));
+        assert!(header(r, "location").is_none());
+    }
+
+    #[test]
+    fn callback_and_logout_are_answered_by_the_filter() {
+        let f = fixture(json!([]));
+        let cb = run(
+            &f,
+            &request(
+                "GET",
+                "/oauth2/callback?code=c&state=AAAAAAAAAAAAAAAAAAAAAA",
+                &[],
+            ),
+        );
+        assert_eq!(
+            (reply(&cb).status, reply(&cb).body.as_str()),
+            (401, "Login failed")
+        );
+        assert_eq!(cb.oidc_event, Some((0, OidcCounter::LoginFailed)));
+        let c = cookie(&f, Some("at"));
+        let out = run(&f, &request("GET", "/oauth2/logout", &[("cookie", &c)]));
+        let r = reply(&out);
+        assert_eq!(r.status, 302);
+        assert!(header(r, "location")
+            .unwrap()
+            .starts_with("https://idp.example/logout?"));
+        assert!(header(r, "set-cookie").unwrap().contains("Max-Age=0"));
+        let cross = run(
+            &f,
+            &request(
+                "POST",
+                "/oauth2/logout",
+                &[("sec-fetch-site", "cross-site")],
+            ),
+        );
+        assert_eq!(reply(&cross).status, 403);
+    }
+}

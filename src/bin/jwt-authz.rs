@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use envoy_jwt_authz::cli::cookies;
 use envoy_jwt_authz::cli::mint::Signer;
 use envoy_jwt_authz::cli::summary;
 use envoy_jwt_authz::config;
@@ -19,6 +20,10 @@ const USAGE: &str = "usage:
   jwt-authz jwks ALG:KID:KEYFILE ...     print the JWK Set of the given private keys
   jwt-authz mint ALG KEYFILE [--kid KID] [--expires-in SECONDS] [CLAIMS_JSON]
                                          print a signed token (exp = now + 3600 by default)
+  jwt-authz session CONFIG ENTRY CLAIMS_JSON [--access TOKEN] [--expires-in SECONDS]
+                    [--refresh TOKEN]    print a Cookie header with a session of oidc ENTRY
+  jwt-authz flow CONFIG ENTRY STATE NONCE
+                                         print a Cookie pair with a login flow of oidc ENTRY
 ALG is one of RS256 RS384 RS512 PS256 ES256 ES384 EdDSA HS256";
 
 fn alg(name: &str) -> Result<Alg, String> {
@@ -134,6 +139,43 @@ fn mint(args: &[String]) -> Result<String, String> {
     signer.sign(kid.as_deref(), &claims)
 }
 
+fn oidc_cookie(kind: &str, args: &[String]) -> Result<String, String> {
+    let (Some(file), Some(entry), Some(third)) = (args.first(), args.get(1), args.get(2)) else {
+        return Err(USAGE.into());
+    };
+    let cfg = envoy_jwt_authz::config::parse(read(file)?.as_bytes()).map_err(|e| e.to_string())?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    if kind == "flow" {
+        let nonce = args.get(3).ok_or(USAGE)?;
+        return cookies::flow(&cfg, entry, third, nonce, now);
+    }
+    let Ok(Value::Object(claims)) = serde_json::from_str(third) else {
+        return Err(format!("{third:?} is not a JSON object"));
+    };
+    let mut spec = cookies::SessionSpec {
+        access_token: None,
+        access_expires_at: None,
+        refresh_token: None,
+    };
+    let mut rest = args.iter().skip(3);
+    while let Some(arg) = rest.next() {
+        let value = rest.next().ok_or(format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--access" => spec.access_token = Some(value.clone()),
+            "--refresh" => spec.refresh_token = Some(value.clone()),
+            "--expires-in" => {
+                let s: i64 = value.parse().map_err(|_| "--expires-in needs seconds")?;
+                spec.access_expires_at = Some(now.saturating_add_signed(s));
+            }
+            _ => return Err(USAGE.into()),
+        }
+    }
+    cookies::session(&cfg, entry, claims, spec, now)
+}
+
 fn run(args: &[String]) -> Result<String, Failure> {
     match args.first().map(String::as_str) {
         Some("check") => check(args.get(1).ok_or(Failure::Usage(USAGE.into()))?),
@@ -146,6 +188,7 @@ fn tool(args: &[String]) -> Result<String, String> {
         Some("keygen") => Signer::generate(alg(args.get(1).ok_or(USAGE)?)?)?.to_pem(),
         Some("jwks") if args.len() > 1 => jwks(args.get(1..).unwrap_or_default()),
         Some("mint") => mint(args.get(1..).unwrap_or_default()),
+        Some(kind @ ("session" | "flow")) => oidc_cookie(kind, args.get(1..).unwrap_or_default()),
         _ => Err(USAGE.into()),
     }
 }

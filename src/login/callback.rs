@@ -232,3 +232,160 @@ pub fn finish<K: Keys>(
         warning,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::cli::mint::Signer;
+    use crate::crypto::signature::Alg;
+    use crate::login::testing::{fixture, id_claims, CLIENT, NOW};
+    use crate::oidc::random::HostRandom;
+
+    fn check(f: &crate::login::testing::Fixture, token: &str) -> Result<Rc<Jwt>, String> {
+        check_id_token(&f.cfg, &f.keys, &f.cfg.oidc[0], token, Some("n1"), NOW)
+    }
+
+    #[test]
+    fn id_token_checks_of_oidc_core_3_1_3_7() {
+        let f = fixture(json!([]));
+        let sign = |c: &serde_json::Map<String, Value>| f.signer.sign(Some("k1"), c).unwrap();
+        assert!(check(&f, &sign(&id_claims("n1"))).is_ok());
+        let mut cases: Vec<(&str, serde_json::Map<String, Value>)> = Vec::new();
+        let mut c = id_claims("n2");
+        cases.push(("nonce of another flow", c.clone()));
+        c = id_claims("n1");
+        c.remove("nonce");
+        cases.push(("no nonce", c));
+        c = id_claims("n1");
+        c.insert("aud".into(), json!("someone-else"));
+        cases.push(("aud without the client", c));
+        c = id_claims("n1");
+        c.insert("aud".into(), json!([CLIENT, "other"]));
+        cases.push(("several audiences, no azp", c));
+        c = id_claims("n1");
+        c.insert("azp".into(), json!("other"));
+        cases.push(("azp of another client", c));
+        c = id_claims("n1");
+        c.insert("iat".into(), json!(NOW + 3600));
+        cases.push(("iat in the future", c));
+        c = id_claims("n1");
+        c.remove("iat");
+        cases.push(("no iat", c));
+        c = id_claims("n1");
+        c.insert("exp".into(), json!(NOW - 3600));
+        cases.push(("expired", c));
+        c = id_claims("n1");
+        c.remove("exp");
+        cases.push(("no exp", c));
+        c = id_claims("n1");
+        c.insert("iss".into(), json!("https://evil.example"));
+        cases.push(("another issuer", c));
+        c = id_claims("n1");
+        c.insert("sub".into(), json!(""));
+        cases.push(("empty sub", c));
+        for (what, claims) in cases {
+            assert!(check(&f, &sign(&claims)).is_err(), "{what} passed");
+        }
+        let mut several = id_claims("n1");
+        several.insert("aud".into(), json!([CLIENT, "other"]));
+        several.insert("azp".into(), json!(CLIENT));
+        assert!(check(&f, &sign(&several)).is_ok());
+        let other = Signer::generate(Alg::RS256).unwrap();
+        let forged = other.sign(Some("k1"), &id_claims("n1")).unwrap();
+        assert!(
+            check(&f, &forged).is_err(),
+            "a token signed by another key passed"
+        );
+    }
+
+    fn exchange(f: &crate::login::testing::Fixture) -> Exchange {
+        let flow = Flow {
+            state: "A".repeat(22),
+            nonce: "n1".into(),
+            verifier: "v".repeat(43),
+            return_to: "/orders?page=2".into(),
+            created_at: NOW - 10,
+        };
+        Exchange {
+            oidc: 0,
+            request: token_endpoint::code_request(
+                &f.cfg.oidc[0].provider,
+                &crate::oidc::url::parse_absolute("https://idp.example/token").unwrap(),
+                "code",
+                &flow.verifier,
+            ),
+            flow,
+            clear_flow: "web.f-x=; Max-Age=0".into(),
+        }
+    }
+
+    #[test]
+    fn a_good_answer_sets_the_session_and_returns_to_the_path() {
+        let f = fixture(json!([]));
+        let id = f.signer.sign(Some("k1"), &id_claims("n1")).unwrap();
+        let body = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 300,
+                          "refresh_token": "rt", "id_token": id})
+        .to_string();
+        let done = finish(
+            &f.cfg,
+            &f.keys,
+            &exchange(&f),
+            200,
+            body.as_bytes(),
+            &[],
+            NOW,
+            &mut HostRandom,
+        );
+        assert_eq!(done.event, OidcCounter::LoginCompleted, "{:?}", done.reason);
+        assert_eq!(done.reply.status, 302);
+        let header = |n: &str| {
+            done.reply
+                .headers
+                .iter()
+                .filter(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(header("location"), vec!["/orders?page=2".to_string()]);
+        let cookies = header("set-cookie");
+        assert!(
+            cookies.iter().any(|c| c.starts_with("web=v1.")),
+            "{cookies:?}"
+        );
+        assert!(
+            cookies.iter().any(|c| c.starts_with("web.f-x=")),
+            "flow not cleared"
+        );
+    }
+
+    #[test]
+    fn token_endpoint_failures_are_401_or_502() {
+        let f = fixture(json!([]));
+        let ex = exchange(&f);
+        let run = |status: u32, body: &str| {
+            finish(
+                &f.cfg,
+                &f.keys,
+                &ex,
+                status,
+                body.as_bytes(),
+                &[],
+                NOW,
+                &mut HostRandom,
+            )
+        };
+        let refused = run(400, r#"{"error":"invalid_grant"}"#);
+        assert_eq!(
+            (refused.reply.status, refused.reply.body.as_str()),
+            (401, "Login failed")
+        );
+        assert_eq!(run(503, "busy").reply.status, 502);
+        assert_eq!(run(0, "").reply.status, 502, "no answer at all");
+        let no_id = run(200, r#"{"access_token":"at","token_type":"Bearer"}"#);
+        assert_eq!(no_id.reply.status, 401);
+        assert_eq!(no_id.event, OidcCounter::LoginFailed);
+    }
+}

@@ -48,8 +48,11 @@ pub fn edits(login: &OidcLogin, s: &Session, jwt: &Jwt, edits: &mut RequestEdits
         }
     }
     if p.forward_access_token {
-        if let Some(t) = &s.access_token {
-            edits.set("authorization", format!("Bearer {t}"));
+        match &s.access_token {
+            Some(t) => edits.set("authorization", format!("Bearer {t}")),
+            // Trimmed from a large session: the upstream must not take a client's own header
+            // for the session's.
+            None => edits.remove("authorization"),
         }
     }
 }

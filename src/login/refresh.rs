@@ -163,3 +163,85 @@ pub fn with_session(req: &Request, base: &str, pairs: &[(String, String)]) -> Re
 pub fn end(login: &OidcLogin, req: &Request) -> Vec<String> {
     clear_session(&login.provider.session.cookie, &request_cookies(req))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::login::testing::{fixture, id_claims, request, NOW};
+    use crate::oidc::random::HostRandom;
+
+    fn old_session() -> Session {
+        let mut s = Session::new(
+            "https://idp.example".into(),
+            "alice".into(),
+            Default::default(),
+            NOW - 100,
+        );
+        s.access_token = Some("old".into());
+        s.access_expires_at = Some(NOW + 30);
+        s.refresh_token = Some("rt-1".into());
+        s
+    }
+
+    #[test]
+    fn due_within_a_minute_of_expiry_with_a_refresh_token() {
+        let mut s = old_session();
+        assert!(due(&s, NOW));
+        s.access_expires_at = Some(NOW + 61);
+        assert!(!due(&s, NOW));
+        s.access_expires_at = Some(NOW);
+        s.refresh_token = None;
+        assert!(!due(&s, NOW));
+    }
+
+    #[test]
+    fn answers_renew_end_or_keep_the_session() {
+        let f = fixture(json!([]));
+        let login = &f.cfg.oidc[0];
+        let d = f.keys.discovery(login.keys).unwrap();
+        let r = begin(login, 0, &old_session(), &d).unwrap();
+        assert!(r.request.body.contains("grant_type=refresh_token"));
+        let run = |status: u32, body: String| {
+            finish(
+                &f.cfg,
+                &f.keys,
+                &r,
+                status,
+                body.as_bytes(),
+                &[],
+                NOW,
+                &mut HostRandom,
+            )
+        };
+        let ok = json!({"access_token": "new", "token_type": "Bearer", "expires_in": 300,
+                        "refresh_token": "rt-2"});
+        let Renewal::Renewed { set_cookies, .. } = run(200, ok.to_string()) else {
+            panic!("not renewed")
+        };
+        let pairs = cookie_pairs(&set_cookies);
+        let req = with_session(
+            &request("GET", "/", &[("cookie", "web=stale; a=1")]),
+            "web",
+            &pairs,
+        );
+        let cookie = req.header("cookie").unwrap();
+        assert!(cookie.starts_with("a=1; web=v1."), "{cookie}");
+        let renewed = session::load(&login.provider, &request_cookies(&req), NOW).unwrap();
+        assert_eq!(renewed.access_token.as_deref(), Some("new"));
+        assert_eq!(renewed.refresh_token.as_deref(), Some("rt-2"));
+        assert!(matches!(
+            run(400, r#"{"error":"invalid_grant"}"#.into()),
+            Renewal::Refused(_)
+        ));
+        assert!(matches!(run(502, String::new()), Renewal::Unavailable(_)));
+        // A new ID token must name the same subject.
+        let mut other = id_claims("");
+        other.insert("sub".into(), json!("mallory"));
+        let id = f.signer.sign(Some("k1"), &other).unwrap();
+        let swapped = json!({"access_token": "new", "token_type": "Bearer", "id_token": id});
+        assert!(matches!(run(200, swapped.to_string()), Renewal::Refused(_)));
+    }
+}
