@@ -169,10 +169,10 @@ pub fn on_request_headers<K: Keys>(
                         Counter::DeniedAuthorization,
                     );
                 }
-                if may_refresh && refresh::due(&s, now) {
+                if may_refresh && refresh::due(&s.session, now) {
                     if let Some(r) = keys
                         .discovery(login.keys)
-                        .and_then(|d| refresh::begin(login, i, &s, &d))
+                        .and_then(|d| refresh::begin(login, i, &s.session, &d))
                     {
                         let mut out = Outcome::reply(answer::login_required(), None, tally);
                         out.decision = Decision::Refresh(Box::new(r));
@@ -180,8 +180,8 @@ pub fn on_request_headers<K: Keys>(
                         return out;
                     }
                 }
-                if s.should_slide(&login.provider.session, now) {
-                    let mut slid = (*s).clone();
+                if s.session.should_slide(&login.provider.session, now) {
+                    let mut slid = s.session.clone();
                     slid.last_use = now;
                     let present = cookies::request_cookies(req);
                     if let Ok(stored) =
@@ -219,7 +219,7 @@ pub fn on_request_headers<K: Keys>(
     let session_jwt = session
         .as_ref()
         .filter(|_| verified.is_empty())
-        .map(|(_, s)| identity::as_jwt(s));
+        .map(|(_, s)| &s.jwt);
     if let Some(authz) = &cfg.authorization {
         let identity = match (verified.first(), &session_jwt) {
             (Some(v), _) => cfg.providers.get(v.provider).map(|p| Identity {
@@ -253,7 +253,7 @@ pub fn on_request_headers<K: Keys>(
     }
     if let (Some((i, s)), Some(jwt)) = (&session, &session_jwt) {
         if let Some(login) = cfg.oidc.get(*i) {
-            identity::edits(login, s, jwt, &mut edits);
+            identity::edits(login, &s.session, jwt, &mut edits);
         }
     }
     Outcome {

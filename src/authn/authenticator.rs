@@ -15,7 +15,7 @@ use crate::jwt::issuer_map::insert_sorted;
 use crate::jwt::token::Jwt;
 use crate::oidc::cookies;
 use crate::oidc::discovery::Discovery;
-use crate::oidc::session::{self, NoSession, Session};
+use crate::oidc::session::{self, NoSession, Opened};
 use crate::policy::rules::{LeafIndex, Requirement};
 use crate::request::extractor::{self, Extracted, TokenLocation};
 use crate::request::view::Request;
@@ -50,6 +50,9 @@ pub trait Keys {
     /// The discovery document of a provider whose remote set comes from discovery, once
     /// fetched.
     fn discovery(&self, provider: usize) -> Option<Rc<Discovery>>;
+    /// A session value of `oidc` entry `oidc` opened before.
+    fn cached_session(&self, oidc: usize, sealed: &str) -> Option<Rc<Opened>>;
+    fn remember_session(&self, oidc: usize, sealed: &str, opened: &Rc<Opened>);
 }
 
 type MemoEntry<'a> = (
@@ -85,7 +88,7 @@ pub struct Authenticator<'a, K: Keys> {
     /// The request's cookies, read once, for the `oidc` leaves.
     cookies: Option<Vec<(&'a str, &'a str)>>,
     /// Each `oidc` entry's session, opened at most once.
-    sessions: Vec<Option<Result<Rc<Session>, NoSession>>>,
+    sessions: Vec<Option<Result<Rc<Opened>, NoSession>>>,
     /// The session that satisfied an `oidc` leaf: the request's identity when no token is.
     session_used: Option<usize>,
     /// The first `oidc` leaf that failed for want of a session.
@@ -121,7 +124,7 @@ impl<'a, K: Keys> Authenticator<'a, K> {
     }
 
     /// The session of `oidc` entry `i`, opened from the request's cookies once.
-    pub fn session(&mut self, i: usize) -> Result<Rc<Session>, NoSession> {
+    pub fn session(&mut self, i: usize) -> Result<Rc<Opened>, NoSession> {
         if self.sessions.len() <= i {
             self.sessions.resize(i + 1, None);
         }
@@ -135,7 +138,17 @@ impl<'a, K: Keys> Authenticator<'a, K> {
         let cookies = self
             .cookies
             .get_or_insert_with(|| cookies::request_cookies(req));
-        let opened = session::load(&login.provider, cookies, self.now).map(Rc::new);
+        let keys = self.keys;
+        let provider = &login.provider;
+        // Sessions opened before come from the VM's cache: no AEAD and no JSON per request.
+        let opened = session::load_with(provider, cookies, self.now, &mut |v| {
+            if let Some(o) = keys.cached_session(i, v) {
+                return Some(o);
+            }
+            let o = Rc::new(session::open(provider, v)?);
+            keys.remember_session(i, v, &o);
+            Some(o)
+        });
         if let Some(slot) = self.sessions.get_mut(i) {
             *slot = Some(opened.clone());
         }

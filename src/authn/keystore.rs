@@ -2,6 +2,7 @@
 //! set (with its shared version) and the verified-token cache that depends on them.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::authn::authenticator::Keys;
@@ -10,6 +11,7 @@ use crate::config::FilterConfig;
 use crate::jwks::key_set::KeySet;
 use crate::jwt::token::Jwt;
 use crate::oidc::discovery::Discovery;
+use crate::oidc::session::Opened;
 
 #[derive(Default)]
 struct RemoteSet {
@@ -21,6 +23,10 @@ struct RemoteSet {
 pub struct KeyStore {
     remote: Vec<RemoteSet>,
     cache: RefCell<TokenCache>,
+    /// Opened session cookies per `oidc` entry, by sealed value; at most `jwt_cache_size` each
+    /// (emptied when full). A sealed value never changes meaning under one configuration.
+    sessions: RefCell<Vec<HashMap<String, Rc<Opened>>>>,
+    session_cap: usize,
 }
 
 impl KeyStore {
@@ -28,6 +34,8 @@ impl KeyStore {
         Self {
             remote: cfg.providers.iter().map(|_| RemoteSet::default()).collect(),
             cache: RefCell::new(TokenCache::new(cfg.jwt_cache_size, cfg.max_token_size)),
+            sessions: RefCell::new(cfg.oidc.iter().map(|_| HashMap::new()).collect()),
+            session_cap: cfg.jwt_cache_size,
         }
     }
 
@@ -75,6 +83,22 @@ impl Keys for KeyStore {
 
     fn discovery(&self, provider: usize) -> Option<Rc<Discovery>> {
         self.remote.get(provider).and_then(|r| r.discovery.clone())
+    }
+
+    fn cached_session(&self, oidc: usize, sealed: &str) -> Option<Rc<Opened>> {
+        self.sessions.borrow().get(oidc)?.get(sealed).cloned()
+    }
+
+    fn remember_session(&self, oidc: usize, sealed: &str, opened: &Rc<Opened>) {
+        if self.session_cap == 0 {
+            return;
+        }
+        if let Some(m) = self.sessions.borrow_mut().get_mut(oidc) {
+            if m.len() >= self.session_cap {
+                m.clear();
+            }
+            m.insert(sealed.to_string(), opened.clone());
+        }
     }
 
     fn cached(&self, token: &str, now: u64) -> Option<(Rc<Jwt>, usize)> {

@@ -10,6 +10,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::rc::Rc;
+
+use crate::crypto::signature::Alg;
+use crate::jwt::token::Jwt;
 
 use crate::oidc::config::{OidcProvider, SessionConfig};
 use crate::oidc::cookies::{assemble, store_session, MAX_SESSION_BYTES};
@@ -163,6 +167,34 @@ impl Session {
         serde_json::from_slice(bytes).ok()
     }
 
+    /// The session's claims as a verified token's, for authorization: `request.auth.principal`
+    /// is `<iss>/<sub>` and `request.auth.audiences` the ID token's `aud`.
+    pub fn identity(&self) -> Jwt {
+        let mut payload = self.claims.clone();
+        payload.insert("iss".into(), Value::String(self.iss.clone()));
+        payload.insert("sub".into(), Value::String(self.sub.clone()));
+        let audiences = match payload.get("aud") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Jwt {
+            // Never checked again: the ID token was verified at login, with its key's algorithm.
+            alg: Alg::RS256,
+            kid: None,
+            iss: Some(self.iss.clone()),
+            sub: Some(self.sub.clone()),
+            audiences,
+            exp: None,
+            nbf: None,
+            payload,
+            payload_b64: String::new(),
+        }
+    }
+
     /// When the absolute lifetime ends (Unix seconds).
     pub fn expires_at(&self, cfg: &SessionConfig) -> u64 {
         self.login_at.saturating_add(cfg.absolute_lifetime_s)
@@ -186,32 +218,59 @@ impl Session {
     }
 }
 
-/// The session a request carries, opened and checked; its cookies are reassembled first.
+/// A session opened from its sealed value, with its identity in the form authorization reads.
+#[derive(Debug)]
+pub struct Opened {
+    pub session: Session,
+    pub jwt: Jwt,
+}
+
+/// Opens one sealed session value of `provider` (no lifetime check: that depends on the time).
+pub fn open(provider: &OidcProvider, value: &str) -> Option<Opened> {
+    let plain = provider.session.keys.open(
+        Purpose::Session,
+        &provider.name,
+        &provider.session.cookie.name,
+        value,
+    )?;
+    let session = Session::from_bytes(&plain).filter(|s| s.iss == provider.issuer)?;
+    let jwt = session.identity();
+    Some(Opened { session, jwt })
+}
+
+/// The session a request carries, its cookies reassembled and each candidate value given to
+/// `open` (which may remember what it opened), then checked against the time.
+pub fn load_with(
+    provider: &OidcProvider,
+    cookies: &[(&str, &str)],
+    now: u64,
+    open: &mut dyn FnMut(&str) -> Option<Rc<Opened>>,
+) -> Result<Rc<Opened>, NoSession> {
+    let candidates = assemble(&provider.session.cookie.name, cookies);
+    if candidates.is_empty() {
+        return Err(NoSession::Absent);
+    }
+    let opened = candidates
+        .iter()
+        .find_map(|v| open(v))
+        .ok_or(NoSession::Unreadable)?;
+    opened
+        .session
+        .check(&provider.session, now)
+        .map_err(NoSession::Expired)?;
+    Ok(opened)
+}
+
+/// [`load_with`] opening every value afresh.
 pub fn load(
     provider: &OidcProvider,
     cookies: &[(&str, &str)],
     now: u64,
 ) -> Result<Session, NoSession> {
-    let cookie = &provider.session.cookie.name;
-    let candidates = assemble(cookie, cookies);
-    if candidates.is_empty() {
-        return Err(NoSession::Absent);
-    }
-    let session = candidates
-        .iter()
-        .filter_map(|v| {
-            let plain = provider
-                .session
-                .keys
-                .open(Purpose::Session, &provider.name, cookie, v)?;
-            Session::from_bytes(&plain)
-        })
-        .find(|s| s.iss == provider.issuer)
-        .ok_or(NoSession::Unreadable)?;
-    session
-        .check(&provider.session, now)
-        .map_err(NoSession::Expired)?;
-    Ok(session)
+    let opened = load_with(provider, cookies, now, &mut |v| {
+        open(provider, v).map(Rc::new)
+    })?;
+    Ok(Rc::try_unwrap(opened).map_or_else(|o| o.session.clone(), |o| o.session))
 }
 
 /// Seals `session` into `Set-Cookie` values (clearing stale session cookies the request had
