@@ -84,7 +84,7 @@ fn check(path: &str) -> Result<String, Failure> {
     let text = read(path).map_err(Failure::Usage)?;
     let mut out = Vec::new();
     for (name, bytes) in configs(path, &text).map_err(Failure::Usage)? {
-        let cfg = config::parse(&bytes)
+        let cfg = config::parse_for_check(&bytes)
             .map_err(|e| Failure::Invalid(format!("{name}: invalid plugin configuration: {e}")))?;
         out.push(format!("{name}: ok"));
         out.extend(cfg.warnings.iter().map(|w| format!("warning: {w}")));

@@ -124,12 +124,8 @@ impl OidcProvider {
 }
 
 /// Compiles the entry `name` of the section at `path_prefix` (`"oidc"`), reading `{"env": …}`
-/// secrets from the process environment (in Envoy, `vm_config.environment_variables`).
-pub fn compile(path_prefix: &str, name: &str, raw: RawOidc) -> Result<OidcProvider, ConfigError> {
-    compile_with_env(path_prefix, name, raw, &|var| std::env::var(var).ok())
-}
-
-fn compile_with_env(
+/// secrets through `env` (in Envoy, the VM's `environment_variables`).
+pub fn compile(
     path_prefix: &str,
     name: &str,
     raw: RawOidc,
@@ -420,7 +416,7 @@ pub mod testing {
     pub fn compile_json(json: serde_json::Value) -> Result<OidcProvider, ConfigError> {
         let raw: RawOidc =
             serde_json::from_value(json).map_err(|e| ConfigError::at("", e.to_string()))?;
-        compile_with_env("oidc", "web", raw, &env)
+        compile("oidc", "web", raw, &env)
     }
 
     pub fn provider() -> OidcProvider {
@@ -832,13 +828,25 @@ mod tests {
         let mut j = example();
         j["client_secret"] = json!({"env": "CARGO_PKG_NAME"});
         j["session"]["keys"] = json!([{"inline": KEY_NEW}]);
-        let raw: RawOidc = serde_json::from_value(j).unwrap();
-        let p = compile("oidc", "web", raw).unwrap();
-        assert_eq!(p.client_secret.unwrap().expose(), env!("CARGO_PKG_NAME"));
+        let whole = |entry| json!({"oidc": {"web": entry}, "rules": []}).to_string();
+        let cfg = crate::config::parse(whole(j).as_bytes()).unwrap();
+        let p = &cfg.oidc[0].provider;
+        assert_eq!(
+            p.client_secret.as_ref().unwrap().expose(),
+            env!("CARGO_PKG_NAME")
+        );
         let mut j = example();
         j["client_secret"] = json!({"env": "ENVOY_JWT_AUTHZ_SURELY_UNSET_VARIABLE"});
-        let raw: RawOidc = serde_json::from_value(j).unwrap();
-        let err = compile("oidc", "web", raw).err().unwrap();
+        j["session"]["keys"] = json!([{"inline": KEY_NEW}]);
+        let err = crate::config::parse(whole(j.clone()).as_bytes())
+            .err()
+            .unwrap();
         assert_eq!(err.path, "oidc.web.client_secret");
+        // The checker, away from the VM, warns instead.
+        let checked = crate::config::parse_for_check(whole(j).as_bytes()).unwrap();
+        assert!(checked
+            .warnings
+            .iter()
+            .any(|w| w.contains("ENVOY_JWT_AUTHZ_SURELY_UNSET")));
     }
 }
