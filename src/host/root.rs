@@ -57,6 +57,7 @@ impl RootContext for Root {
                 let providers: Vec<String> = cfg
                     .providers
                     .iter()
+                    .filter(|p| !p.remote.as_ref().is_some_and(|r| r.discovery))
                     .map(|p| {
                         let mut sources = Vec::new();
                         if !p.local_keys.is_empty() {
@@ -71,12 +72,27 @@ impl RootContext for Root {
                         format!("{} ({})", p.name, sources.join(", "))
                     })
                     .collect();
+                let oidc: Vec<String> = cfg
+                    .oidc
+                    .iter()
+                    .map(|o| {
+                        format!(
+                            "{} ({} via {})",
+                            o.provider.name, o.provider.issuer, o.provider.cluster
+                        )
+                    })
+                    .collect();
                 log(
                     LogLevel::Info,
                     &format!(
-                        "jwt_authz {} configured: providers [{}]",
+                        "jwt_authz {} configured: providers [{}]{}",
                         env!("CARGO_PKG_VERSION"),
-                        providers.join("; ")
+                        providers.join("; "),
+                        if oidc.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", browser login [{}]", oidc.join("; "))
+                        }
                     ),
                 );
                 let has_remote = cfg.providers.iter().any(|p| p.remote.is_some());
