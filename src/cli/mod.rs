@@ -4,5 +4,6 @@
 //!
 //! May use: anything in the core. Nothing in the core uses it.
 
+pub mod from_istio;
 pub mod mint;
 pub mod summary;
