@@ -105,7 +105,8 @@ fn check(args: &[String]) -> Result<String, Failure> {
     };
     let text = read(path).map_err(Failure::Usage)?;
     let mut out = Vec::new();
-    for (name, bytes) in configs(path, &text).map_err(Failure::Usage)? {
+    // A file that does not parse is an invalid configuration (exit 1), as JSON errors are.
+    for (name, bytes) in configs(path, &text).map_err(Failure::Invalid)? {
         let cfg = config::parse(&bytes)
             .map_err(|e| Failure::Invalid(format!("{name}: invalid plugin configuration: {e}")))?;
         if json_out {
