@@ -379,6 +379,10 @@ fn limit_note(cfg: &FilterConfig, limit: Limit) -> String {
             "max_signature_checks_per_request ({}) spent: keys left untried, tokens failed",
             cfg.max_signature_checks_per_request
         ),
+        Limit::TokenSize(n) => format!(
+            "token of {n} bytes over max_token_size ({})",
+            cfg.max_token_size
+        ),
     }
 }
 

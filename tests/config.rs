@@ -128,7 +128,7 @@ fn defaults_when_fields_are_absent() {
         envoy_jwt_authz::request::extractor::default_locations()
     );
     assert_eq!(cfg.jwks_unavailable_status, 401);
-    assert_eq!(cfg.max_token_size, 8192);
+    assert_eq!(cfg.max_token_size, 65536);
     assert_eq!(cfg.max_tokens_per_request, 4);
     assert_eq!(cfg.max_signature_checks_per_request, 16);
     assert!(matches!(cfg.routing, Routing::Everything(_)));

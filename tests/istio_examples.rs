@@ -81,6 +81,96 @@ fn every_example_passes_the_checker() {
     }
 }
 
+/// Every document of every example.
+fn documents() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(root().join("envoy/istio")).unwrap() {
+        let path = e.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for d in serde_norway::Deserializer::from_str(&text) {
+            let v = <Value as serde::Deserialize>::deserialize(d).unwrap();
+            out.push((path.display().to_string(), v));
+        }
+    }
+    out
+}
+
+/// Issue 21: the examples are safe to apply in a real mesh.
+#[test]
+fn examples_are_scoped_pinned_and_fail_closed() {
+    let docs = documents();
+    let mut plugins = 0;
+    for (file, d) in &docs {
+        let spec = &d["spec"];
+        match d["kind"].as_str().unwrap_or("") {
+            "WasmPlugin" => {
+                plugins += 1;
+                // Inbound only: a sidecar's plugin must not filter the workload's own calls.
+                assert_eq!(spec["match"], json!([{"mode": "SERVER"}]), "{file}");
+                assert_eq!(spec["failStrategy"], "FAIL_CLOSE", "{file}");
+                assert_eq!(spec["imagePullPolicy"], "IfNotPresent", "{file}");
+                let sha = spec["sha256"].as_str().unwrap_or("");
+                assert!(
+                    sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{file}: sha256 {sha:?}"
+                );
+                assert_eq!(spec["phase"], "AUTHN", "{file}");
+            }
+            // The TLS-originating IdP cluster stays in the plugin's namespace.
+            "ServiceEntry" | "DestinationRule" => {
+                assert_eq!(spec["exportTo"], json!(["."]), "{file}: {}", d["kind"])
+            }
+            _ => {}
+        }
+    }
+    assert!(plugins >= 2);
+    for f in [
+        "envoy/istio/gateway-jwt.yaml",
+        "envoy/istio/sidecar-authz.yaml",
+    ] {
+        let text = std::fs::read_to_string(root().join(f)).unwrap();
+        for words in [
+            "pathNormalization",
+            "no longer see request.auth.*",
+            "FAIL_OPEN",
+        ] {
+            assert!(text.contains(words), "{f}: no {words:?}");
+        }
+    }
+}
+
+#[test]
+fn check_json_prints_what_envoy_needs_and_syntax_errors_say_where() {
+    let out = checker(&["check", "--json", "envoy/istio/gateway-jwt.yaml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, plugin_config("envoy/istio/gateway-jwt.yaml"));
+    let dir = std::env::temp_dir().join(format!("jwt-authz-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad_json = dir.join("bad.json");
+    std::fs::write(&bad_json, "{\"providers\": {\n  \"p\": ,\n}}").unwrap();
+    let out = checker(&["check", bad_json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at line 2 column 8"), "{err}");
+    let bad_yaml = dir.join("bad.yaml");
+    std::fs::write(&bad_yaml, "providers:\n  p: {\n  q: [\n").unwrap();
+    let out = checker(&["check", "--json", bad_yaml.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad.yaml:"), "{err}");
+    assert!(err.contains("line "), "{err}");
+    // Warnings go to stderr with --json, as `warning:` lines, and leave the exit code 0.
+    let warned = dir.join("warned.json");
+    std::fs::write(&warned, json!({"providers": {}, "rules": []}).to_string()).unwrap();
+    let out = checker(&["check", "--json", warned.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: "));
+    let out = checker(&["check", warned.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\nwarning: rules is []"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn gateway_example_runs_in_envoy() {
     let cfg = plugin_config("envoy/istio/gateway-jwt.yaml");

@@ -35,6 +35,8 @@ pub enum Limit {
     Tokens,
     /// No signature checks left of `max_signature_checks_per_request`.
     SignatureChecks,
+    /// A token of this many bytes, over `max_token_size`.
+    TokenSize(usize),
 }
 
 /// Supplies the key sets of a provider (local, plus remote once fetched) and remembers the
@@ -208,10 +210,15 @@ impl<'a, K: Keys> Authenticator<'a, K> {
         }
         let (jwt, cached_for) = match self.keys.cached(&token, self.now) {
             Some((jwt, provider)) => (Ok(jwt), Some(provider)),
-            None => (
-                verifier::decode(&token, self.cfg.max_token_size).map(Rc::new),
-                None,
-            ),
+            None => {
+                if token.len() > self.cfg.max_token_size {
+                    self.limit.get_or_insert(Limit::TokenSize(token.len()));
+                }
+                (
+                    verifier::decode(&token, self.cfg.max_token_size).map(Rc::new),
+                    None,
+                )
+            }
         };
         self.decoded.push(Decoded {
             token,

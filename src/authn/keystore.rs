@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::authn::authenticator::Keys;
-use crate::authn::token_cache::TokenCache;
+use crate::authn::token_cache::{TokenCache, MAX_CACHED_TOKEN_SIZE};
 use crate::config::FilterConfig;
 use crate::jwks::key_set::KeySet;
 use crate::jwt::token::Jwt;
@@ -33,7 +33,10 @@ impl KeyStore {
     pub fn new(cfg: &FilterConfig) -> Self {
         Self {
             remote: cfg.providers.iter().map(|_| RemoteSet::default()).collect(),
-            cache: RefCell::new(TokenCache::new(cfg.jwt_cache_size, cfg.max_token_size)),
+            cache: RefCell::new(TokenCache::new(
+                cfg.jwt_cache_size,
+                MAX_CACHED_TOKEN_SIZE.min(cfg.max_token_size),
+            )),
             sessions: RefCell::new(cfg.oidc.iter().map(|_| HashMap::new()).collect()),
             session_cap: cfg.jwt_cache_size,
         }

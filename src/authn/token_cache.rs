@@ -9,6 +9,10 @@ use std::rc::Rc;
 
 use crate::jwt::token::Jwt;
 
+/// Larger tokens are verified every time: with the default `jwt_cache_size` this keeps the
+/// cache's memory where it was when tokens were limited to 8 KiB, whatever `max_token_size` is.
+pub const MAX_CACHED_TOKEN_SIZE: usize = 8 * 1024;
+
 /// Entries without `exp` are kept at most this long.
 const MAX_AGE_WITHOUT_EXP: u64 = 300;
 

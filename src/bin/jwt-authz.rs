@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use envoy_jwt_authz::cli::cookies;
+use envoy_jwt_authz::cli::from_istio;
 use envoy_jwt_authz::cli::mint::Signer;
 use envoy_jwt_authz::cli::summary;
 use envoy_jwt_authz::config;
@@ -12,10 +13,22 @@ use envoy_jwt_authz::crypto::signature::Alg;
 use serde_json::{json, Map, Value};
 
 const USAGE: &str = "usage:
-  jwt-authz check FILE                   validate a plugin configuration (JSON, YAML, or an
+  jwt-authz check [--json] FILE          validate a plugin configuration (JSON, YAML, or an
                                          Istio WasmPlugin manifest's pluginConfig) with the
-                                         filter's own code; print ok and a summary
+                                         filter's own code; print ok, warnings and a summary
+                                         (--json: print the JSON Envoy's `configuration`
+                                         needs instead, warnings on stderr)
                                          exit 0 ok, 1 invalid configuration, 2 usage or I/O
+  jwt-authz from-istio FILE... [--selector KEY=VALUE]... [--namespace NS] [--url OCI_URL]
+                       [--sha256 HEX] [--json | --envoy] [--partial]
+                                         convert RequestAuthentication, AuthorizationPolicy
+                                         and VirtualService corsPolicy manifests into a
+                                         WasmPlugin (+ ServiceEntry/DestinationRule for the
+                                         JWKS hosts); --json: the plugin configuration only;
+                                         --envoy: Envoy clusters and filter configuration.
+                                         What cannot be translated is listed and exits 1;
+                                         --partial still prints what translated (failing
+                                         closed)
   jwt-authz keygen ALG                   print a new private key (PEM) for ALG
   jwt-authz jwks ALG:KID:KEYFILE ...     print the JWK Set of the given private keys
   jwt-authz mint ALG KEYFILE [--kid KID] [--expires-in SECONDS] [CLAIMS_JSON]
@@ -24,7 +37,7 @@ const USAGE: &str = "usage:
                     [--refresh TOKEN]    print a Cookie header with a session of oidc ENTRY
   jwt-authz flow CONFIG ENTRY STATE NONCE
                                          print a Cookie pair with a login flow of oidc ENTRY
-ALG is one of RS256 RS384 RS512 PS256 ES256 ES384 EdDSA HS256";
+ALG is one of RS256 RS384 RS512 PS256 ES256 ES384 EdDSA HS256 HS384";
 
 fn alg(name: &str) -> Result<Alg, String> {
     Alg::from_name(name).ok_or_else(|| format!("unknown algorithm {name:?}"))
@@ -34,6 +47,19 @@ fn read(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
 }
 
+/// Every document of a (multi-document) YAML file; errors carry line and column.
+fn yaml_docs(path: &str, text: &str) -> Result<Vec<Value>, String> {
+    let mut docs = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(text) {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| match e.location() {
+            Some(l) => format!("{path}:{}:{}: {e}", l.line(), l.column()),
+            None => format!("{path}: {e}"),
+        })?;
+        docs.push(v);
+    }
+    Ok(docs)
+}
+
 /// The plugin configuration(s) in a file, as the JSON bytes Envoy hands the filter: a JSON
 /// file as is; YAML converted as Istio converts `pluginConfig`; in a (multi-document)
 /// manifest, the `spec.pluginConfig` of each `WasmPlugin`.
@@ -41,11 +67,7 @@ fn configs(path: &str, text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
     if text.trim_start().starts_with('{') {
         return Ok(vec![(path.to_string(), text.as_bytes().to_vec())]);
     }
-    let mut docs = Vec::new();
-    for doc in serde_norway::Deserializer::from_str(text) {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| format!("{path}: {e}"))?;
-        docs.push(v);
-    }
+    let docs = yaml_docs(path, text)?;
     let plugins: Vec<(String, &Value)> = docs
         .iter()
         .filter(|d| d.get("kind").and_then(Value::as_str) == Some("WasmPlugin"))
@@ -80,17 +102,100 @@ enum Failure {
     Usage(String),
 }
 
-fn check(path: &str) -> Result<String, Failure> {
+fn check(args: &[String]) -> Result<String, Failure> {
+    let (json_out, path) = match args {
+        [flag, path] if flag == "--json" => (true, path),
+        [path] => (false, path),
+        _ => return Err(Failure::Usage(USAGE.into())),
+    };
     let text = read(path).map_err(Failure::Usage)?;
     let mut out = Vec::new();
-    for (name, bytes) in configs(path, &text).map_err(Failure::Usage)? {
+    // A file that does not parse is an invalid configuration (exit 1), as JSON errors are.
+    for (name, bytes) in configs(path, &text).map_err(Failure::Invalid)? {
         let cfg = config::parse_for_check(&bytes)
             .map_err(|e| Failure::Invalid(format!("{name}: invalid plugin configuration: {e}")))?;
+        if json_out {
+            for w in &cfg.warnings {
+                eprintln!("warning: {name}: {w}");
+            }
+            out.push(String::from_utf8_lossy(&bytes).into_owned());
+            continue;
+        }
         out.push(format!("{name}: ok"));
         out.extend(cfg.warnings.iter().map(|w| format!("warning: {w}")));
         out.extend(summary::describe(&cfg));
     }
     Ok(out.join("\n"))
+}
+
+fn from_istio(args: &[String]) -> Result<String, Failure> {
+    let usage = || Failure::Usage(USAGE.into());
+    let mut opts = from_istio::Options::default();
+    let (mut files, mut mode, mut partial) = (Vec::new(), "istio", false);
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--selector" => {
+                let kv = rest.next().ok_or_else(usage)?;
+                let (k, v) = kv.split_once('=').ok_or_else(usage)?;
+                opts.selector.insert(k.to_string(), v.to_string());
+            }
+            "--namespace" => opts.namespace = Some(rest.next().ok_or_else(usage)?.clone()),
+            "--url" => opts.url = Some(rest.next().ok_or_else(usage)?.clone()),
+            "--sha256" => opts.sha256 = Some(rest.next().ok_or_else(usage)?.clone()),
+            "--json" => mode = "json",
+            "--envoy" => mode = "envoy",
+            "--partial" => partial = true,
+            f if !f.starts_with("--") => files.push(f.to_string()),
+            _ => return Err(usage()),
+        }
+    }
+    if files.is_empty() {
+        return Err(usage());
+    }
+    let mut docs = Vec::new();
+    for f in &files {
+        let text = read(f).map_err(Failure::Usage)?;
+        for value in yaml_docs(f, &text).map_err(Failure::Invalid)? {
+            docs.push(from_istio::Doc {
+                file: f.clone(),
+                value,
+            });
+        }
+    }
+    let c = from_istio::convert(&docs, &opts);
+    for n in &c.notes {
+        eprintln!("note: {n}");
+    }
+    let json = Value::Object(c.config.clone()).to_string();
+    let mut errors: Vec<String> = c.errors.iter().map(|e| format!("error: {e}")).collect();
+    match config::parse(json.as_bytes()) {
+        Ok(cfg) => cfg.warnings.iter().for_each(|w| eprintln!("warning: {w}")),
+        Err(e) => errors.push(format!(
+            "error: the converted configuration is invalid: {e}"
+        )),
+    }
+    let out = match mode {
+        "json" => json,
+        "envoy" => from_istio::envoy(&c).map_err(Failure::Usage)?,
+        _ => from_istio::manifests(&c, &opts).map_err(Failure::Usage)?,
+    };
+    if errors.is_empty() {
+        return Ok(out);
+    }
+    if partial {
+        println!("{}", out.trim_end());
+    }
+    Err(Failure::Invalid(format!(
+        "{}\n{} part(s) not translated{}",
+        errors.join("\n"),
+        errors.len(),
+        if partial {
+            "; the output above leaves them out, failing closed"
+        } else {
+            "; nothing printed (--partial prints what translated)"
+        }
+    )))
 }
 
 fn jwks(specs: &[String]) -> Result<String, String> {
@@ -178,7 +283,8 @@ fn oidc_cookie(kind: &str, args: &[String]) -> Result<String, String> {
 
 fn run(args: &[String]) -> Result<String, Failure> {
     match args.first().map(String::as_str) {
-        Some("check") => check(args.get(1).ok_or(Failure::Usage(USAGE.into()))?),
+        Some("check") => check(args.get(1..).unwrap_or_default()),
+        Some("from-istio") => from_istio(args.get(1..).unwrap_or_default()),
         _ => tool(args).map_err(Failure::Usage),
     }
 }

@@ -5,5 +5,6 @@
 //! May use: anything in the core. Nothing in the core uses it.
 
 pub mod cookies;
+pub mod from_istio;
 pub mod mint;
 pub mod summary;

@@ -10,12 +10,13 @@
 mod model;
 mod provider_index;
 pub mod schema;
+pub mod warnings;
 
 pub use model::{
     ClaimToHeader, FilterConfig, OidcLogin, Provider, RemoteJwks, Routing,
     DEFAULT_CACHE_DURATION_MS, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_JWT_CACHE_SIZE,
     DEFAULT_KID_REFETCH_MS, DEFAULT_MAX_SIGNATURE_CHECKS_PER_REQUEST,
-    DEFAULT_MAX_TOKENS_PER_REQUEST, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TIMEOUT_MS,
+    DEFAULT_MAX_TOKENS_PER_REQUEST, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TIMEOUT_MS, MAX_MAX_TOKEN_SIZE,
 };
 pub use provider_index::ProviderIndex;
 
@@ -59,8 +60,13 @@ fn parse_with_env(
     let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let message = err.inner().to_string().replace('`', "\"");
-        // Drop serde_json's " at line 1 column 42": the path already says where.
-        let message = match message.rfind(" at line ") {
+        // Drop serde_json's " at line 1 column 42" when the path already says where; keep
+        // it for a syntax error, which has no path.
+        let syntax = matches!(
+            err.inner().classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        let message = match message.rfind(" at line ").filter(|_| !syntax) {
             Some(i) => message.get(..i).unwrap_or(&message).to_string(),
             None => message,
         };
@@ -257,7 +263,7 @@ fn compile(
     raw: RawConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<FilterConfig, ConfigError> {
-    let mut warnings = Vec::new();
+    let mut warnings = warnings::check(&raw)?;
     let mut providers = Vec::with_capacity(raw.providers.len());
     for (name, p) in raw.providers {
         providers.push(compile_provider(&name, p, &mut warnings)?);
@@ -354,7 +360,7 @@ fn compile(
         "max_token_size",
         raw.max_token_size,
         DEFAULT_MAX_TOKEN_SIZE,
-        64..=65536,
+        64..=MAX_MAX_TOKEN_SIZE,
     )?;
     let jwt_cache_size = within(
         "jwt_cache_size",

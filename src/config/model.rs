@@ -11,7 +11,11 @@ use crate::policy::rules::{Requirement, RuleSet};
 use crate::request::extractor::TokenLocation;
 
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
-pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
+/// Above Envoy's default request header limit (`max_request_headers_kb: 60`), so that, as with
+/// `jwt_authn`, Envoy's header limits are what bounds a token.
+pub const DEFAULT_MAX_TOKEN_SIZE: usize = 64 * 1024;
+/// Envoy's largest `max_request_headers_kb` (8192).
+pub const MAX_MAX_TOKEN_SIZE: usize = 8192 * 1024;
 pub const DEFAULT_JWT_CACHE_SIZE: usize = 1000;
 /// A request rarely carries more than two tokens; each one past this is refused unverified.
 pub const DEFAULT_MAX_TOKENS_PER_REQUEST: usize = 4;

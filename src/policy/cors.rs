@@ -92,8 +92,15 @@ impl CorsPolicy {
     }
 
     pub fn origin_allowed(&self, origin: &str) -> bool {
-        // `null` is what sandboxed and file pages send; it never names a real origin.
-        !origin.is_empty() && origin != "null" && self.origins.iter().any(|m| m.matches(origin))
+        // `null` is what sandboxed and file pages send; it never names a real origin. A
+        // matcher that accepts "*" (`exact: "*"`) allows every origin, as in Envoy, which
+        // still echoes the origin rather than `*`.
+        !origin.is_empty()
+            && origin != "null"
+            && self
+                .origins
+                .iter()
+                .any(|m| m.matches("*") || m.matches(origin))
     }
 
     pub fn decide(&self, req: &Request) -> CorsDecision {
