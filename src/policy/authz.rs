@@ -8,15 +8,18 @@ use crate::config::schema::{ConfigError, RawAuthorization, RawCondition, RawOper
 use crate::jwt::claims;
 use crate::jwt::token::Jwt;
 use crate::policy::path_index::{PathIndex, PathKey};
+use crate::policy::path_template::{self, PathTemplate};
 use crate::request::view::Request;
 
-/// Istio's value syntax: exact, `prefix*`, `*suffix`, `*` (present and non-empty).
+/// Istio's value syntax: exact, `prefix*`, `*suffix`, `*` (present and non-empty); in
+/// `paths`, also a template with `{*}` and `{**}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pattern {
     Exact(String),
     Prefix(String),
     Suffix(String),
     Present,
+    Template(Box<PathTemplate>),
 }
 
 impl Pattern {
@@ -32,12 +35,24 @@ impl Pattern {
         }
     }
 
+    /// A `paths` value: a template when it has `{` or `}` (refused unless a valid one, so
+    /// that a mistyped template is never read as literal text), else as [`Pattern::parse`].
+    fn parse_path(at: &str, s: &str) -> Result<Self, ConfigError> {
+        if path_template::looks_like_template(s) {
+            return PathTemplate::parse(s)
+                .map(|t| Self::Template(Box::new(t)))
+                .map_err(|e| ConfigError::at(at, e));
+        }
+        Ok(Self::parse(s))
+    }
+
     pub fn matches(&self, v: &str) -> bool {
         match self {
             Self::Exact(e) => v == e,
             Self::Prefix(p) => v.starts_with(p.as_str()),
             Self::Suffix(s) => v.ends_with(s.as_str()),
             Self::Present => !v.is_empty(),
+            Self::Template(t) => t.matches(v),
         }
     }
 
@@ -51,6 +66,8 @@ impl Pattern {
             Self::Prefix(p) => Self::Prefix(p.to_ascii_lowercase()),
             Self::Suffix(s) => Self::Suffix(s.to_ascii_lowercase()),
             Self::Present => Self::Present,
+            // Only paths hold templates, and paths are compared as they are.
+            Self::Template(t) => Self::Template(t.clone()),
         }
     }
 }
@@ -69,6 +86,21 @@ impl Values {
             any: any.iter().map(|s| Pattern::parse(s)).collect(),
             none: none.iter().map(|s| Pattern::parse(s)).collect(),
         }
+    }
+
+    /// `paths` / `not_paths`; `at` is the operation's JSON path.
+    fn paths(at: &str, any: &[String], none: &[String]) -> Result<Self, ConfigError> {
+        let list = |field: &str, values: &[String]| -> Result<Vec<Pattern>, ConfigError> {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Pattern::parse_path(&format!("{at}.{field}[{i}]"), s))
+                .collect()
+        };
+        Ok(Self {
+            any: list("paths", any)?,
+            none: list("not_paths", none)?,
+        })
     }
 
     fn is_empty(&self) -> bool {
@@ -214,12 +246,12 @@ fn compile_source(s: RawSource) -> Source {
     }
 }
 
-fn compile_operation(o: RawOperation) -> Operation {
-    Operation {
+fn compile_operation(at: &str, o: RawOperation) -> Result<Operation, ConfigError> {
+    Ok(Operation {
         methods: Values::new(&o.methods, &o.not_methods),
-        paths: Values::new(&o.paths, &o.not_paths),
+        paths: Values::paths(at, &o.paths, &o.not_paths)?,
         hosts: Values::new(&o.hosts, &o.not_hosts),
-    }
+    })
 }
 
 pub fn compile(at: &str, raw: RawAuthorization) -> Result<Authorization, ConfigError> {
@@ -244,17 +276,20 @@ pub fn compile(at: &str, raw: RawAuthorization) -> Result<Authorization, ConfigE
             for (k, c) in r.when.into_iter().enumerate() {
                 when.push(compile_condition(&format!("{rat}.when[{k}]"), c)?);
             }
+            let mut to = Vec::with_capacity(r.to.len());
+            for (k, t) in r.to.into_iter().enumerate() {
+                to.push(compile_operation(
+                    &format!("{rat}.to[{k}].operation"),
+                    t.operation,
+                )?);
+            }
             rules.push(AuthzRule {
                 from: r
                     .from
                     .into_iter()
                     .map(|f| compile_source(f.source))
                     .collect(),
-                to: r
-                    .to
-                    .into_iter()
-                    .map(|t| compile_operation(t.operation))
-                    .collect(),
+                to,
                 when,
             });
         }
@@ -292,6 +327,7 @@ fn path_keys(p: &Policy) -> Vec<PathKey<'_>> {
                 Pattern::Prefix(p) => PathKey::Prefix(p),
                 Pattern::Suffix(s) => PathKey::Suffix(s),
                 Pattern::Present => PathKey::Any,
+                Pattern::Template(t) => PathKey::Prefix(t.prefix()),
             }));
         }
     }
@@ -493,10 +529,19 @@ mod tests {
                         .map(|_| {
                             let pattern = |rng: &mut Rng| {
                                 let p = random_path(rng);
-                                match rng.below(5) {
+                                match rng.below(7) {
                                     0 => format!("{p}*"),
                                     1 => format!("*{}", &p[rng.below(p.len())..]),
                                     2 => "*".to_string(),
+                                    // Templates (indexed by their literal prefix); a path
+                                    // with an empty segment would be refused.
+                                    3 if !p.contains("//") => {
+                                        format!("{}/{{**}}", p.trim_end_matches('/'))
+                                    }
+                                    4 if !p.contains("//") => match p[1..].find('/') {
+                                        Some(i) => format!("{}/{{*}}", &p[..=i]),
+                                        None => "/{*}".to_string(),
+                                    },
                                     _ => p,
                                 }
                             };
@@ -616,6 +661,31 @@ mod tests {
             space_delimited: SPLIT,
         };
         assert!(!a.evaluate(&req("GET", "/"), Some(&id)).allowed);
+    }
+
+    #[test]
+    fn path_templates_in_policies() {
+        let a = authz(
+            r#"{"policies":[{"action":"DENY","rules":[{"to":[{"operation":{"paths":["/api/{*}/admin"]}}]}]},
+               {"action":"ALLOW","rules":[{"to":[{"operation":{"paths":["/files/{**}"],"not_paths":["/files/{*}/secret"]}}]}]}]}"#,
+        );
+        let allowed = |p: &str| a.evaluate(&req("GET", p), None).allowed;
+        assert!(!allowed("/api/v1/admin"));
+        assert!(!allowed("/files/a/secret"));
+        assert!(allowed("/files/a/b/secret"));
+        assert!(allowed("/files/a/public?x=1"));
+        // The DENY does not match, and no ALLOW does either.
+        assert!(!allowed("/api/v1/v2/admin"));
+        for bad in ["/api/{id}", "/a/{*}.txt", "/{**}/x/{*}"] {
+            let raw = serde_json::from_value(serde_json::json!({"policies":[{"action":"DENY",
+                "rules":[{"to":[{"operation":{"paths":["/ok"],"not_paths":["/x", bad]}}]}]}]}))
+            .unwrap();
+            let e = compile("authorization", raw).unwrap_err();
+            assert_eq!(
+                e.path, "authorization.policies[0].rules[0].to[0].operation.not_paths[1]",
+                "{bad}"
+            );
+        }
     }
 
     #[test]
