@@ -98,6 +98,12 @@ pub struct RawConfig {
 pub struct RawProvider {
     #[serde(default)]
     pub issuer: Option<String>,
+    /// With a `{tenant}` issuer: the tenants allowed (absent: any).
+    #[serde(default)]
+    pub tenants: Option<Vec<String>>,
+    /// With a `{tenant}` issuer: a claim that must equal the issuer's tenant.
+    #[serde(default, alias = "tenantClaim")]
+    pub tenant_claim: Option<String>,
     #[serde(default)]
     pub audiences: Vec<String>,
     #[serde(default, alias = "remoteJwks")]
