@@ -106,6 +106,10 @@ impl RemoteKeys {
     }
 
     /// Runs the pipeline for a request and counts the token cache's hits and misses.
+    pub fn config(&self) -> &FilterConfig {
+        &self.config
+    }
+
     pub fn evaluate(&self, req: &Request, now_ms: u64) -> Outcome {
         let (hits, misses) = self.store.cache_counts();
         let outcome = pipeline::on_request_headers(&self.config, &self.store, req, now_ms / 1000);

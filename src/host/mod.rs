@@ -7,6 +7,7 @@ pub mod header_map;
 pub mod http;
 pub mod jwks;
 pub mod metrics;
+pub mod properties;
 pub mod root;
 
 use std::cell::Cell;

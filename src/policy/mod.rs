@@ -10,5 +10,6 @@ pub mod authz;
 pub mod cors;
 pub mod path_index;
 pub mod path_template;
+pub mod peer;
 pub mod rules;
 pub mod string_match;
