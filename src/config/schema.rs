@@ -98,12 +98,6 @@ pub struct RawConfig {
 pub struct RawProvider {
     #[serde(default)]
     pub issuer: Option<String>,
-    /// With a `{tenant}` issuer: the tenants allowed (absent: any).
-    #[serde(default)]
-    pub tenants: Option<Vec<String>>,
-    /// With a `{tenant}` issuer: a claim that must equal the issuer's tenant.
-    #[serde(default, alias = "tenantClaim")]
-    pub tenant_claim: Option<String>,
     #[serde(default)]
     pub audiences: Vec<String>,
     #[serde(default, alias = "remoteJwks")]
@@ -132,6 +126,12 @@ pub struct RawProvider {
     pub require_expiration: bool,
     #[serde(default, alias = "maxLifetime")]
     pub max_lifetime: Option<Millis>,
+    /// With a `{tenant}` issuer: the tenants allowed (absent: any).
+    #[serde(default)]
+    pub tenants: Option<Vec<String>>,
+    /// With a `{tenant}` issuer: a claim that must equal the issuer's tenant.
+    #[serde(default, alias = "tenantClaim")]
+    pub tenant_claim: Option<String>,
 }
 
 #[derive(Deserialize)]
