@@ -71,15 +71,18 @@ pub fn decode(token: &str, max_token_size: usize) -> Result<Jwt, AuthError> {
     token::parse(token)
 }
 
-/// The claim checks, in Envoy's order: issuer, time, audience, lifetime. Also run on a
+/// The claim checks, in Envoy's order: issuer (with a `{tenant}` issuer: an allowed tenant),
+/// time, audience, lifetime, then the tenant claim. Also run on a
 /// cached token, since time and audiences depend on the request.
 pub fn check_jwt(input: &VerifyInput, jwt: &Jwt) -> Result<(), AuthError> {
     let p = input.provider;
-    if let Some(issuer) = &p.issuer {
-        if jwt.iss.as_deref() != Some(issuer.as_str()) {
-            return Err(AuthError::UnknownIssuer);
+    let tenant = match (&p.tenancy, &p.issuer) {
+        (Some(t), _) => Some(t.check_issuer(jwt)?),
+        (None, Some(issuer)) if jwt.iss.as_deref() != Some(issuer.as_str()) => {
+            return Err(AuthError::UnknownIssuer)
         }
-    }
+        (None, _) => None,
+    };
     let skew = p.clock_skew_seconds;
     if jwt
         .nbf
@@ -105,6 +108,9 @@ pub fn check_jwt(input: &VerifyInput, jwt: &Jwt) -> Result<(), AuthError> {
             Some(exp) if exp <= input.now.saturating_add(max) => {}
             _ => return Err(AuthError::VerificationFail),
         }
+    }
+    if let (Some(t), Some(tenant)) = (&p.tenancy, tenant) {
+        t.check_claim(jwt, tenant)?;
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ pub use provider_index::ProviderIndex;
 use std::ops::RangeInclusive;
 
 use crate::jwks::key_set::{self as jwks, KeySet};
+use crate::jwt::tenant::{self, IssuerPattern, Tenancy};
 use crate::policy::rules::{Names, Requirement, RuleSet};
 use schema::{header_name, ConfigError, RawConfig, RawProvider, RawRemoteJwks};
 
@@ -146,9 +147,12 @@ fn compile_provider(
     };
     let claim_to_headers = schema::claim_to_headers(&at("claim_to_headers"), raw.claim_to_headers)?;
     let max_lifetime_seconds = raw.max_lifetime.map(|m| m.0 / 1000);
+    let issuer = raw.issuer.filter(|i| !i.is_empty());
+    let tenancy = compile_tenancy(name, issuer.as_deref(), raw.tenants, raw.tenant_claim)?;
     Ok(Provider {
         name: name.to_string(),
-        issuer: raw.issuer.filter(|i| !i.is_empty()),
+        issuer,
+        tenancy,
         audiences: raw.audiences,
         locations,
         forward: raw.forward,
@@ -167,6 +171,55 @@ fn compile_provider(
         local_keys,
         remote,
     })
+}
+
+/// A `{tenant}` issuer with its `tenants` and `tenant_claim`, which need one.
+fn compile_tenancy(
+    name: &str,
+    issuer: Option<&str>,
+    tenants: Option<Vec<String>>,
+    claim: Option<String>,
+) -> Result<Option<Tenancy>, ConfigError> {
+    let at = |field: &str| format!("providers.{name}.{field}");
+    let pattern = match issuer.map(IssuerPattern::parse) {
+        Some(Err(e)) => return Err(ConfigError::at(at("issuer"), e)),
+        Some(Ok(p)) => p,
+        None => None,
+    };
+    let Some(pattern) = pattern else {
+        for (field, given) in [
+            ("tenants", tenants.is_some()),
+            ("tenant_claim", claim.is_some()),
+        ] {
+            if given {
+                return Err(ConfigError::at(
+                    at(field),
+                    format!("needs an issuer with a {} placeholder", tenant::PLACEHOLDER),
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let tenants = tenants.unwrap_or_default();
+    for (i, t) in tenants.iter().enumerate() {
+        if !pattern.is_tenant(t) {
+            return Err(ConfigError::at(
+                format!("{}[{i}]", at("tenants")),
+                format!(
+                    "{t:?} cannot stand for {} in the issuer",
+                    tenant::PLACEHOLDER
+                ),
+            ));
+        }
+    }
+    if claim.as_deref() == Some("") {
+        return Err(ConfigError::at(at("tenant_claim"), "must not be empty"));
+    }
+    Ok(Some(Tenancy {
+        pattern,
+        tenants,
+        claim,
+    }))
 }
 
 fn compile_remote(at: &str, raw: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
@@ -218,6 +271,7 @@ fn oidc_keys(o: &crate::oidc::config::OidcProvider) -> Provider {
     Provider {
         name: format!("oidc.{}", o.name),
         issuer: Some(o.issuer.clone()),
+        tenancy: None,
         audiences: vec![o.client_id.clone()],
         locations: Vec::new(),
         forward: true,

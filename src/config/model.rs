@@ -4,6 +4,7 @@
 use crate::config::provider_index::ProviderIndex;
 pub use crate::config::schema::ClaimToHeader;
 use crate::jwks::key_set::KeySet;
+use crate::jwt::tenant::Tenancy;
 use crate::oidc::config::OidcProvider;
 use crate::policy::authz::Authorization;
 use crate::policy::cors::CorsPolicy;
@@ -40,7 +41,10 @@ pub struct RemoteJwks {
 
 pub struct Provider {
     pub name: String,
+    /// As configured (with its `{tenant}` placeholder, if any).
     pub issuer: Option<String>,
+    /// Set when `issuer` has a `{tenant}` placeholder: how a token's `iss` is checked then.
+    pub tenancy: Option<Tenancy>,
     pub audiences: Vec<String>,
     pub locations: Vec<TokenLocation>,
     pub forward: bool,

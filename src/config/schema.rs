@@ -128,6 +128,12 @@ pub struct RawProvider {
     pub require_expiration: bool,
     #[serde(default, alias = "maxLifetime")]
     pub max_lifetime: Option<Millis>,
+    /// With a `{tenant}` issuer: the tenants allowed (absent: any).
+    #[serde(default)]
+    pub tenants: Option<Vec<String>>,
+    /// With a `{tenant}` issuer: a claim that must equal the issuer's tenant.
+    #[serde(default, alias = "tenantClaim")]
+    pub tenant_claim: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -320,6 +326,23 @@ pub struct RawSource {
     pub request_principals: Vec<String>,
     #[serde(default, alias = "notRequestPrincipals")]
     pub not_request_principals: Vec<String>,
+    /// The mTLS peer: its SPIFFE identity, its namespace; and addresses.
+    #[serde(default)]
+    pub principals: Vec<String>,
+    #[serde(default, alias = "notPrincipals")]
+    pub not_principals: Vec<String>,
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default, alias = "notNamespaces")]
+    pub not_namespaces: Vec<String>,
+    #[serde(default, alias = "ipBlocks")]
+    pub ip_blocks: Vec<String>,
+    #[serde(default, alias = "notIpBlocks")]
+    pub not_ip_blocks: Vec<String>,
+    #[serde(default, alias = "remoteIpBlocks")]
+    pub remote_ip_blocks: Vec<String>,
+    #[serde(default, alias = "notRemoteIpBlocks")]
+    pub not_remote_ip_blocks: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -343,6 +366,10 @@ pub struct RawOperation {
     pub hosts: Vec<String>,
     #[serde(default, alias = "notHosts")]
     pub not_hosts: Vec<String>,
+    #[serde(default)]
+    pub ports: Vec<String>,
+    #[serde(default, alias = "notPorts")]
+    pub not_ports: Vec<String>,
 }
 
 #[derive(Deserialize)]

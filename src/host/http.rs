@@ -12,8 +12,10 @@ use proxy_wasm::types::{Action, LogLevel, MapType};
 use super::decision::internal_error;
 use super::header_map::read;
 use super::jwks::{RemoteKeys, Wait};
+use super::properties;
 use super::{log, now_ms, recent_ms};
 use crate::policy::cors;
+use crate::request::connection::Connection;
 use crate::request::view::Request;
 
 pub struct Filter {
@@ -72,7 +74,14 @@ impl HttpContext for Filter {
         let Some(now_ms) = recent_ms() else {
             return internal_error("host clock unavailable");
         };
-        let req = Request { headers };
+        let connection = match &keys.borrow().config().authorization {
+            Some(a) if a.uses_connection => properties::connection(self.context_id),
+            _ => Connection::default(),
+        };
+        let req = Request {
+            headers,
+            connection,
+        };
         let evaluate = || keys.borrow().evaluate(&req, now_ms);
         let mut outcome = evaluate();
         if !outcome.jwks_misses.is_empty() {

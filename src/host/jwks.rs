@@ -134,6 +134,10 @@ impl RemoteKeys {
     }
 
     /// Runs the pipeline for a request and counts the token cache's hits and misses.
+    pub fn config(&self) -> &FilterConfig {
+        &self.config
+    }
+
     pub fn evaluate(&self, req: &Request, now_ms: u64) -> Outcome {
         self.vm().evaluate(req, now_ms, true)
     }

@@ -8,6 +8,7 @@ pub mod http;
 pub mod jwks;
 pub mod login;
 pub mod metrics;
+pub mod properties;
 pub mod root;
 
 use std::cell::Cell;

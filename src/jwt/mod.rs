@@ -8,4 +8,5 @@ pub mod claims;
 pub mod error;
 pub mod issuer_map;
 pub mod strict_json;
+pub mod tenant;
 pub mod token;

@@ -156,7 +156,9 @@ pub fn with_session(req: &Request, base: &str, pairs: &[(String, String)]) -> Re
     if !kept.is_empty() {
         headers.push(("cookie".into(), kept.join("; ")));
     }
-    Request::new(headers)
+    let mut out = Request::new(headers);
+    out.connection = req.connection.clone();
+    out
 }
 
 /// `Set-Cookie` values that end the session of `login` the request carried.

@@ -8,15 +8,20 @@ use crate::config::schema::{ConfigError, RawAuthorization, RawCondition, RawOper
 use crate::jwt::claims;
 use crate::jwt::token::Jwt;
 use crate::policy::path_index::{PathIndex, PathKey};
+use crate::policy::path_template::{self, PathTemplate};
+use crate::policy::peer::{self, Blocks, Ports};
+use crate::request::connection::Attr;
 use crate::request::view::Request;
 
-/// Istio's value syntax: exact, `prefix*`, `*suffix`, `*` (present and non-empty).
+/// Istio's value syntax: exact, `prefix*`, `*suffix`, `*` (present and non-empty); in
+/// `paths`, also a template with `{*}` and `{**}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pattern {
     Exact(String),
     Prefix(String),
     Suffix(String),
     Present,
+    Template(Box<PathTemplate>),
 }
 
 impl Pattern {
@@ -32,12 +37,24 @@ impl Pattern {
         }
     }
 
+    /// A `paths` value: a template when it has `{` or `}` (refused unless a valid one, so
+    /// that a mistyped template is never read as literal text), else as [`Pattern::parse`].
+    fn parse_path(at: &str, s: &str) -> Result<Self, ConfigError> {
+        if path_template::looks_like_template(s) {
+            return PathTemplate::parse(s)
+                .map(|t| Self::Template(Box::new(t)))
+                .map_err(|e| ConfigError::at(at, e));
+        }
+        Ok(Self::parse(s))
+    }
+
     pub fn matches(&self, v: &str) -> bool {
         match self {
             Self::Exact(e) => v == e,
             Self::Prefix(p) => v.starts_with(p.as_str()),
             Self::Suffix(s) => v.ends_with(s.as_str()),
             Self::Present => !v.is_empty(),
+            Self::Template(t) => t.matches(v),
         }
     }
 
@@ -51,6 +68,8 @@ impl Pattern {
             Self::Prefix(p) => Self::Prefix(p.to_ascii_lowercase()),
             Self::Suffix(s) => Self::Suffix(s.to_ascii_lowercase()),
             Self::Present => Self::Present,
+            // Only paths hold templates, and paths are compared as they are.
+            Self::Template(t) => Self::Template(t.clone()),
         }
     }
 }
@@ -71,8 +90,34 @@ impl Values {
         }
     }
 
+    /// `paths` / `not_paths`; `at` is the operation's JSON path.
+    fn paths(at: &str, any: &[String], none: &[String]) -> Result<Self, ConfigError> {
+        let list = |field: &str, values: &[String]| -> Result<Vec<Pattern>, ConfigError> {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Pattern::parse_path(&format!("{at}.{field}[{i}]"), s))
+                .collect()
+        };
+        Ok(Self {
+            any: list("paths", any)?,
+            none: list("not_paths", none)?,
+        })
+    }
+
     fn is_empty(&self) -> bool {
         self.any.is_empty() && self.none.is_empty()
+    }
+
+    /// Against one value that may be unknown (a connection attribute).
+    fn matches_one(&self, value: Option<&str>) -> bool {
+        match value {
+            None => self.any.is_empty(),
+            Some(v) => {
+                (self.any.is_empty() || self.any.iter().any(|p| p.matches(v)))
+                    && !self.none.iter().any(|p| p.matches(v))
+            }
+        }
     }
 
     /// Matches against a list of candidate texts (a list claim matches if any element does).
@@ -89,6 +134,32 @@ enum Key {
     Presenter,
     Claim(Vec<String>),
     Header(String),
+    /// `source.principal`, `source.namespace`, `connection.sni`: text of the connection.
+    PeerPrincipal,
+    PeerNamespace,
+    Sni,
+    /// `source.ip`, `remote.ip`, `destination.ip`, with their blocks (the condition's
+    /// `values` stay empty).
+    Ip(Attr, Blocks),
+    /// `destination.port`, with its ports.
+    Port(Ports),
+}
+
+impl Key {
+    fn uses_connection(&self) -> bool {
+        match self {
+            Self::PeerPrincipal
+            | Self::PeerNamespace
+            | Self::Sni
+            | Self::Ip(..)
+            | Self::Port(_) => true,
+            Self::Principal
+            | Self::Audiences
+            | Self::Presenter
+            | Self::Claim(_)
+            | Self::Header(_) => false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -100,6 +171,20 @@ struct Condition {
 #[derive(Debug, Default)]
 struct Source {
     principals: Values,
+    /// The mTLS peer's principal and namespace (`principals`, `namespaces`).
+    peers: Values,
+    namespaces: Values,
+    ip_blocks: Blocks,
+    remote_ip_blocks: Blocks,
+}
+
+impl Source {
+    fn uses_connection(&self) -> bool {
+        !(self.peers.is_empty()
+            && self.namespaces.is_empty()
+            && self.ip_blocks.is_empty()
+            && self.remote_ip_blocks.is_empty())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -107,6 +192,7 @@ struct Operation {
     methods: Values,
     paths: Values,
     hosts: Values,
+    ports: Ports,
 }
 
 #[derive(Debug, Default)]
@@ -139,6 +225,9 @@ impl Policy {
 #[derive(Debug)]
 pub struct Authorization {
     pub policies: Vec<Policy>,
+    /// Whether some policy looks at the connection (peer identity, addresses, ports, SNI):
+    /// only then does the host offer its attributes.
+    pub uses_connection: bool,
     /// Policies by the paths their rules can match: a request evaluates only those.
     index: PathIndex,
     has_allow: bool,
@@ -164,6 +253,9 @@ fn parse_key(at: &str, key: &str) -> Result<Key, ConfigError> {
         "request.auth.principal" => return Ok(Key::Principal),
         "request.auth.audiences" => return Ok(Key::Audiences),
         "request.auth.presenter" => return Ok(Key::Presenter),
+        "source.principal" => return Ok(Key::PeerPrincipal),
+        "source.namespace" => return Ok(Key::PeerNamespace),
+        "connection.sni" => return Ok(Key::Sni),
         _ => {}
     }
     let brackets = |rest: &str| -> Result<Vec<String>, ConfigError> {
@@ -202,24 +294,68 @@ fn compile_condition(at: &str, c: RawCondition) -> Result<Condition, ConfigError
     if c.values.is_empty() && c.not_values.is_empty() {
         return Err(ConfigError::at(at, "needs values or not_values"));
     }
+    let (values, not_values) = (format!("{at}.values"), format!("{at}.not_values"));
+    let blocks = |attr| {
+        Blocks::parse(&values, &c.values, &not_values, &c.not_values).map(|b| Key::Ip(attr, b))
+    };
+    let key = match c.key.as_str() {
+        // Istio reads source.ip as the direct peer; Envoy shows a wasm filter only the
+        // address its connection manager computed (see README), so both are that one.
+        "source.ip" | "remote.ip" => blocks(Attr::Source),
+        "destination.ip" => blocks(Attr::Destination),
+        "destination.port" => {
+            Ports::parse(&values, &c.values, &not_values, &c.not_values).map(Key::Port)
+        }
+        _ => {
+            return Ok(Condition {
+                key: parse_key(&format!("{at}.key"), &c.key)?,
+                values: Values::new(&c.values, &c.not_values),
+            })
+        }
+    }
+    .map_err(|(path, why)| ConfigError::at(path, why))?;
     Ok(Condition {
-        key: parse_key(&format!("{at}.key"), &c.key)?,
-        values: Values::new(&c.values, &c.not_values),
+        key,
+        values: Values::default(),
     })
 }
 
-fn compile_source(s: RawSource) -> Source {
-    Source {
+fn compile_source(at: &str, s: RawSource) -> Result<Source, ConfigError> {
+    let blocks = |field: &str, any: &[String], none: &[String]| {
+        Blocks::parse(
+            &format!("{at}.{field}"),
+            any,
+            &format!("{at}.not_{field}"),
+            none,
+        )
+        .map_err(|(path, why)| ConfigError::at(path, why))
+    };
+    Ok(Source {
         principals: Values::new(&s.request_principals, &s.not_request_principals),
-    }
+        peers: Values::new(&s.principals, &s.not_principals),
+        namespaces: Values::new(&s.namespaces, &s.not_namespaces),
+        ip_blocks: blocks("ip_blocks", &s.ip_blocks, &s.not_ip_blocks)?,
+        remote_ip_blocks: blocks(
+            "remote_ip_blocks",
+            &s.remote_ip_blocks,
+            &s.not_remote_ip_blocks,
+        )?,
+    })
 }
 
-fn compile_operation(o: RawOperation) -> Operation {
-    Operation {
+fn compile_operation(at: &str, o: RawOperation) -> Result<Operation, ConfigError> {
+    Ok(Operation {
         methods: Values::new(&o.methods, &o.not_methods),
-        paths: Values::new(&o.paths, &o.not_paths),
+        paths: Values::paths(at, &o.paths, &o.not_paths)?,
         hosts: Values::new(&o.hosts, &o.not_hosts),
-    }
+        ports: Ports::parse(
+            &format!("{at}.ports"),
+            &o.ports,
+            &format!("{at}.not_ports"),
+            &o.not_ports,
+        )
+        .map_err(|(path, why)| ConfigError::at(path, why))?,
+    })
 }
 
 pub fn compile(at: &str, raw: RawAuthorization) -> Result<Authorization, ConfigError> {
@@ -244,19 +380,21 @@ pub fn compile(at: &str, raw: RawAuthorization) -> Result<Authorization, ConfigE
             for (k, c) in r.when.into_iter().enumerate() {
                 when.push(compile_condition(&format!("{rat}.when[{k}]"), c)?);
             }
-            rules.push(AuthzRule {
-                from: r
-                    .from
-                    .into_iter()
-                    .map(|f| compile_source(f.source))
-                    .collect(),
-                to: r
-                    .to
-                    .into_iter()
-                    .map(|t| compile_operation(t.operation))
-                    .collect(),
-                when,
-            });
+            let mut to = Vec::with_capacity(r.to.len());
+            for (k, t) in r.to.into_iter().enumerate() {
+                to.push(compile_operation(
+                    &format!("{rat}.to[{k}].operation"),
+                    t.operation,
+                )?);
+            }
+            let mut from = Vec::with_capacity(r.from.len());
+            for (k, f) in r.from.into_iter().enumerate() {
+                from.push(compile_source(
+                    &format!("{rat}.from[{k}].source"),
+                    f.source,
+                )?);
+            }
+            rules.push(AuthzRule { from, to, when });
         }
         policies.push(Policy {
             name: p.name.unwrap_or_else(|| format!("policies[{i}]")),
@@ -268,8 +406,14 @@ pub fn compile(at: &str, raw: RawAuthorization) -> Result<Authorization, ConfigE
         policies.get(i).map_or_else(Vec::new, path_keys)
     });
     let has_allow = policies.iter().any(|p| p.action == Action::Allow);
+    let uses_connection = policies.iter().flat_map(|p| &p.rules).any(|r| {
+        r.from.iter().any(Source::uses_connection)
+            || r.to.iter().any(|o| !o.ports.is_empty())
+            || r.when.iter().any(|c| c.key.uses_connection())
+    });
     Ok(Authorization {
         policies,
+        uses_connection,
         index,
         has_allow,
     })
@@ -292,6 +436,7 @@ fn path_keys(p: &Policy) -> Vec<PathKey<'_>> {
                 Pattern::Prefix(p) => PathKey::Prefix(p),
                 Pattern::Suffix(s) => PathKey::Suffix(s),
                 Pattern::Present => PathKey::Any,
+                Pattern::Template(t) => PathKey::Prefix(t.prefix()),
             }));
         }
     }
@@ -372,17 +517,40 @@ impl Authorization {
     }
 }
 
+/// The mTLS peer's principal: its certificate's SPIFFE URI SAN without `spiffe://`.
+fn peer_principal(req: &Request) -> Option<&str> {
+    req.connection
+        .get(Attr::PeerUriSan)
+        .and_then(peer::spiffe_principal)
+}
+
+fn address(req: &Request, attr: Attr) -> Option<(std::net::IpAddr, &str)> {
+    req.connection.get(attr).and_then(peer::split_address)
+}
+
+/// The connection side of a source; each attribute is read only if a field asks for it.
+fn peer_matches(s: &Source, req: &Request) -> bool {
+    let source_ip = || address(req, Attr::Source).map(|(ip, _)| ip);
+    (s.peers.is_empty() || s.peers.matches_one(peer_principal(req)))
+        && (s.namespaces.is_empty()
+            || s.namespaces
+                .matches_one(peer_principal(req).and_then(peer::namespace)))
+        && (s.ip_blocks.is_empty() || s.ip_blocks.matches(source_ip()))
+        && (s.remote_ip_blocks.is_empty() || s.remote_ip_blocks.matches(source_ip()))
+}
+
 fn rule_matches(r: &AuthzRule, req: &Request, id: Option<&Identity>) -> bool {
     let from_ok = r.from.is_empty()
         || r.from.iter().any(|s| {
-            s.principals.is_empty()
+            (s.principals.is_empty()
                 || match id.and_then(|i| principal(i.jwt)) {
                     Some((iss, sub)) => s
                         .principals
                         .matches_any_of(&[String::new()], |p, _| principal_matches(p, iss, sub)),
                     // No principal: only a pure `not_request_principals` source can match.
                     None => s.principals.any.is_empty(),
-                }
+                })
+                && peer_matches(s, req)
         });
     let to_ok = r.to.is_empty()
         || r.to.iter().any(|o| {
@@ -398,6 +566,9 @@ fn rule_matches(r: &AuthzRule, req: &Request, id: Option<&Identity>) -> bool {
             one(&o.methods, req.method(), false)
                 && one(&o.paths, req.path(), false)
                 && one(&o.hosts, req.host_without_port(), true)
+                && (o.ports.is_empty()
+                    || o.ports
+                        .matches(address(req, Attr::Destination).map(|(_, port)| port)))
         });
     from_ok && to_ok && r.when.iter().all(|c| condition_matches(c, req, id))
 }
@@ -405,6 +576,17 @@ fn rule_matches(r: &AuthzRule, req: &Request, id: Option<&Identity>) -> bool {
 fn condition_matches(c: &Condition, req: &Request, id: Option<&Identity>) -> bool {
     let texts: Vec<String> = match (&c.key, id) {
         (Key::Header(name), _) => req.header_values(name).map(str::to_owned).collect(),
+        (Key::PeerPrincipal, _) => return c.values.matches_one(peer_principal(req)),
+        (Key::PeerNamespace, _) => {
+            return c
+                .values
+                .matches_one(peer_principal(req).and_then(peer::namespace))
+        }
+        (Key::Sni, _) => return c.values.matches_one(req.connection.get(Attr::Sni)),
+        (Key::Ip(attr, blocks), _) => return blocks.matches(address(req, *attr).map(|(ip, _)| ip)),
+        (Key::Port(ports), _) => {
+            return ports.matches(address(req, Attr::Destination).map(|(_, port)| port))
+        }
         (_, None) => Vec::new(),
         (Key::Principal, Some(i)) => {
             return match principal(i.jwt) {
@@ -442,6 +624,7 @@ fn condition_matches(c: &Condition, req: &Request, id: Option<&Identity>) -> boo
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::request::connection::Connection;
 
     fn authz(json: &str) -> Authorization {
         compile("authorization", serde_json::from_str(json).unwrap()).unwrap()
@@ -493,10 +676,19 @@ mod tests {
                         .map(|_| {
                             let pattern = |rng: &mut Rng| {
                                 let p = random_path(rng);
-                                match rng.below(5) {
+                                match rng.below(7) {
                                     0 => format!("{p}*"),
                                     1 => format!("*{}", &p[rng.below(p.len())..]),
                                     2 => "*".to_string(),
+                                    // Templates (indexed by their literal prefix); a path
+                                    // with an empty segment would be refused.
+                                    3 if !p.contains("//") => {
+                                        format!("{}/{{**}}", p.trim_end_matches('/'))
+                                    }
+                                    4 if !p.contains("//") => match p[1..].find('/') {
+                                        Some(i) => format!("{}/{{*}}", &p[..=i]),
+                                        None => "/{*}".to_string(),
+                                    },
                                     _ => p,
                                 }
                             };
@@ -619,9 +811,226 @@ mod tests {
     }
 
     #[test]
+    fn path_templates_in_policies() {
+        let a = authz(
+            r#"{"policies":[{"action":"DENY","rules":[{"to":[{"operation":{"paths":["/api/{*}/admin"]}}]}]},
+               {"action":"ALLOW","rules":[{"to":[{"operation":{"paths":["/files/{**}"],"not_paths":["/files/{*}/secret"]}}]}]}]}"#,
+        );
+        let allowed = |p: &str| a.evaluate(&req("GET", p), None).allowed;
+        assert!(!allowed("/api/v1/admin"));
+        assert!(!allowed("/files/a/secret"));
+        assert!(allowed("/files/a/b/secret"));
+        assert!(allowed("/files/a/public?x=1"));
+        // The DENY does not match, and no ALLOW does either.
+        assert!(!allowed("/api/v1/v2/admin"));
+        for bad in ["/api/{id}", "/a/{*}.txt", "/{**}/x/{*}"] {
+            let raw = serde_json::from_value(serde_json::json!({"policies":[{"action":"DENY",
+                "rules":[{"to":[{"operation":{"paths":["/ok"],"not_paths":["/x", bad]}}]}]}]}))
+            .unwrap();
+            let e = compile("authorization", raw).unwrap_err();
+            assert_eq!(
+                e.path, "authorization.policies[0].rules[0].to[0].operation.not_paths[1]",
+                "{bad}"
+            );
+        }
+    }
+
+    /// A request on a connection with these attributes (`None`: unknown).
+    fn on(
+        path: &str,
+        san: Option<&str>,
+        source: &str,
+        destination: &str,
+        sni: Option<&str>,
+    ) -> Request {
+        let mut r = req("GET", path);
+        let (san, source, destination, sni) = (
+            san.map(str::to_owned),
+            source.to_string(),
+            destination.to_string(),
+            sni.map(str::to_owned),
+        );
+        r.connection = Connection::new(move |a| match a {
+            Attr::PeerUriSan => san.clone(),
+            Attr::Source => Some(source.clone()),
+            Attr::Destination => Some(destination.clone()),
+            Attr::Sni => sni.clone(),
+        });
+        r
+    }
+
+    const FOO: &str = "spiffe://cluster.local/ns/foo/sa/app";
+    const BAR: &str = "spiffe://cluster.local/ns/bar/sa/app";
+
+    #[test]
+    fn peer_principals_and_namespaces() {
+        let a = authz(
+            r#"{"policies":[
+              {"action":"DENY","rules":[{"from":[{"source":{"namespaces":["bar"]}}],"to":[{"operation":{"paths":["/deny-bar"]}}]}]},
+              {"action":"ALLOW","rules":[
+                {"from":[{"source":{"principals":["cluster.local/ns/foo/sa/app"]}}],"to":[{"operation":{"paths":["/exact"]}}]},
+                {"from":[{"source":{"principals":["cluster.local/ns/foo/*"]}}],"to":[{"operation":{"paths":["/prefix"]}}]},
+                {"from":[{"source":{"principals":["*/sa/app"],"not_namespaces":["foo"]}}],"to":[{"operation":{"paths":["/suffix-not-foo"]}}]},
+                {"from":[{"source":{"principals":["*"]}}],"to":[{"operation":{"paths":["/any-peer","/deny-bar"]}}]},
+                {"from":[{"source":{"not_principals":["*"]}}],"to":[{"operation":{"paths":["/no-peer"]}}]},
+                {"from":[{"source":{"namespaces":["f*"]}}],"to":[{"operation":{"paths":["/ns-prefix"]}}]},
+                {"when":[{"key":"source.principal","values":["cluster.local/ns/bar/sa/app"]}],"to":[{"operation":{"paths":["/when-principal"]}}]},
+                {"when":[{"key":"source.namespace","not_values":["bar"]}],"to":[{"operation":{"paths":["/when-ns"]}}]}
+              ]}]}"#,
+        );
+        assert!(a.uses_connection);
+        let allowed = |path: &str, san: Option<&str>| {
+            a.evaluate(&on(path, san, "127.0.0.1:1", "127.0.0.1:2", None), None)
+                .allowed
+        };
+        let https = Some("https://cluster.local/ns/foo/sa/app");
+        let cases: &[(&str, Option<&str>, bool)] = &[
+            ("/exact", Some(FOO), true),
+            ("/exact", Some(BAR), false),
+            ("/exact", None, false),
+            ("/exact", https, false),
+            ("/prefix", Some(FOO), true),
+            ("/prefix", Some(BAR), false),
+            ("/suffix-not-foo", Some(BAR), true),
+            ("/suffix-not-foo", Some(FOO), false),
+            ("/any-peer", Some(BAR), true),
+            ("/any-peer", None, false),
+            ("/any-peer", https, false),
+            ("/no-peer", None, true),
+            ("/no-peer", Some(FOO), false),
+            ("/ns-prefix", Some(FOO), true),
+            ("/ns-prefix", Some(BAR), false),
+            ("/deny-bar", Some(FOO), true),
+            ("/deny-bar", Some(BAR), false),
+            ("/when-principal", Some(BAR), true),
+            ("/when-principal", Some(FOO), false),
+            ("/when-ns", Some(FOO), true),
+            ("/when-ns", None, true),
+            ("/when-ns", Some(BAR), false),
+        ];
+        for (path, san, want) in cases {
+            assert_eq!(allowed(path, *san), *want, "{path} {san:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_ports_and_sni() {
+        let a = authz(
+            r#"{"policies":[
+              {"action":"DENY","rules":[{"from":[{"source":{"remote_ip_blocks":["10.9.0.0/16"]}}]}]},
+              {"action":"ALLOW","rules":[
+                {"from":[{"source":{"ip_blocks":["10.0.0.0/8","192.168.1.1"],"not_ip_blocks":["10.1.0.0/16"]}}],"to":[{"operation":{"paths":["/ip"]}}]},
+                {"to":[{"operation":{"paths":["/port"],"ports":["8443"]}}]},
+                {"to":[{"operation":{"paths":["/not-port"],"not_ports":["8443"]}}]},
+                {"when":[{"key":"source.ip","values":["2001:db8::/32"]}],"to":[{"operation":{"paths":["/v6"]}}]},
+                {"when":[{"key":"remote.ip","not_values":["10.0.0.0/8"]}],"to":[{"operation":{"paths":["/not-ten"]}}]},
+                {"when":[{"key":"destination.ip","values":["127.0.0.2"]},{"key":"destination.port","values":["9000"]}],"to":[{"operation":{"paths":["/dest"]}}]},
+                {"when":[{"key":"connection.sni","values":["*.example.com"]}],"to":[{"operation":{"paths":["/sni"]}}]}
+              ]}]}"#,
+        );
+        let allowed = |path: &str, src: &str, dst: &str, sni: Option<&str>| {
+            a.evaluate(&on(path, None, src, dst, sni), None).allowed
+        };
+        let d = "127.0.0.1:8443";
+        let cases: &[(&str, &str, &str, Option<&str>, bool)] = &[
+            ("/ip", "10.2.3.4:5", d, None, true),
+            ("/ip", "192.168.1.1:5", d, None, true),
+            ("/ip", "192.168.1.2:5", d, None, false),
+            ("/ip", "10.1.3.4:5", d, None, false),
+            ("/ip", "10.9.3.4:5", d, None, false),
+            ("/ip", "/unix/socket", d, None, false),
+            ("/port", "1.1.1.1:5", "127.0.0.1:8443", None, true),
+            ("/port", "1.1.1.1:5", "127.0.0.1:8080", None, false),
+            ("/not-port", "1.1.1.1:5", "127.0.0.1:8443", None, false),
+            ("/not-port", "1.1.1.1:5", "127.0.0.1:8080", None, true),
+            ("/v6", "[2001:db8::7]:5", d, None, true),
+            ("/v6", "[2001:db9::7]:5", d, None, false),
+            ("/not-ten", "11.0.0.1:5", d, None, true),
+            ("/not-ten", "10.0.0.1:5", d, None, false),
+            ("/dest", "1.1.1.1:5", "127.0.0.2:9000", None, true),
+            ("/dest", "1.1.1.1:5", "127.0.0.2:9001", None, false),
+            ("/dest", "1.1.1.1:5", "127.0.0.3:9000", None, false),
+            ("/sni", "1.1.1.1:5", d, Some("api.example.com"), true),
+            ("/sni", "1.1.1.1:5", d, Some("example.org"), false),
+            ("/sni", "1.1.1.1:5", d, None, false),
+        ];
+        for (path, src, dst, sni, want) in cases {
+            assert_eq!(
+                allowed(path, src, dst, *sni),
+                *want,
+                "{path} {src} {dst} {sni:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn connection_is_read_only_when_a_policy_needs_it() {
+        let a = authz(
+            r#"{"policies":[{"action":"ALLOW","rules":[{"to":[{"operation":{"paths":["/a"]}}]}]}]}"#,
+        );
+        assert!(!a.uses_connection);
+        // A policy on ports only reads the destination, and only for the paths it covers.
+        let b = authz(
+            r#"{"policies":[{"action":"ALLOW","rules":[{"to":[{"operation":{"paths":["/p"],"ports":["80"]}}]}]}]}"#,
+        );
+        assert!(b.uses_connection);
+        let reads = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let log = reads.clone();
+        let mut r = req("GET", "/p");
+        r.connection = Connection::new(move |a| {
+            log.borrow_mut().push(a);
+            Some("127.0.0.1:80".into())
+        });
+        assert!(b.evaluate(&r, None).allowed);
+        assert!(b.evaluate(&r, None).allowed);
+        assert_eq!(*reads.borrow(), vec![Attr::Destination]);
+    }
+
+    #[test]
+    fn bad_peer_values_are_refused_with_path() {
+        for (json, path) in [
+            (
+                r#"{"from":[{"source":{"ip_blocks":["10.0.0.0/8","10.0.0.0/33"]}}]}"#,
+                "from[0].source.ip_blocks[1]",
+            ),
+            (
+                r#"{"from":[{"source":{"notRemoteIpBlocks":["x"]}}]}"#,
+                "from[0].source.not_remote_ip_blocks[0]",
+            ),
+            (
+                r#"{"to":[{"operation":{"ports":["80","http"]}}]}"#,
+                "to[0].operation.ports[1]",
+            ),
+            (
+                r#"{"to":[{"operation":{"not_ports":["70000"]}}]}"#,
+                "to[0].operation.not_ports[0]",
+            ),
+            (
+                r#"{"when":[{"key":"destination.port","values":["x"]}]}"#,
+                "when[0].values[0]",
+            ),
+            (
+                r#"{"when":[{"key":"remote.ip","not_values":["1.2.3.4/40"]}]}"#,
+                "when[0].not_values[0]",
+            ),
+        ] {
+            let raw = serde_json::from_str(&format!(
+                r#"{{"policies":[{{"action":"ALLOW","rules":[{json}]}}]}}"#
+            ))
+            .unwrap();
+            let e = compile("authorization", raw).unwrap_err();
+            assert_eq!(
+                e.path,
+                format!("authorization.policies[0].rules[0].{path}"),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_keys_are_refused_with_path() {
         let raw = serde_json::from_str(
-            r#"{"policies":[{"action":"ALLOW","rules":[{"when":[{"key":"source.ip","values":["1"]}]}]}]}"#,
+            r#"{"policies":[{"action":"ALLOW","rules":[{"when":[{"key":"source.serviceAccount","values":["a/b"]}]}]}]}"#,
         )
         .unwrap();
         let e = compile("authorization", raw).unwrap_err();

@@ -9,5 +9,7 @@
 pub mod authz;
 pub mod cors;
 pub mod path_index;
+pub mod path_template;
+pub mod peer;
 pub mod rules;
 pub mod string_match;

@@ -5,6 +5,7 @@
 //! May use: `config::schema` (to compile token locations). Must not use anything that knows a
 //! token's meaning, a key or a policy: a request is data, not a decision.
 
+pub mod connection;
 pub mod extractor;
 pub mod header_map;
 pub mod view;

@@ -1,18 +1,22 @@
 //! A read-only view of the request headers the host handed over, and the edits the filter
 //! asks the host to make to them.
 
+use crate::request::connection::Connection;
 use crate::request::header_map::HeaderMap;
 
-/// A request's headers, with the pseudo-headers rules and policies look at.
+/// A request's headers, with the pseudo-headers rules and policies look at, and its
+/// connection's attributes.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
     pub headers: HeaderMap,
+    pub connection: Connection,
 }
 
 impl Request {
     pub fn new(headers: Vec<(String, String)>) -> Self {
         Self {
             headers: HeaderMap::new(headers),
+            connection: Connection::default(),
         }
     }
 

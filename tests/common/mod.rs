@@ -252,11 +252,36 @@ impl Env {
                 .replace("cluster_name: jwks\n", &format!("cluster_name: {quoted}\n"));
         }
         std::fs::write(&cfg_path, rendered).unwrap();
+        Self::launch(&dir, (port, admin, plain_port), upstream, opts.concurrency)
+    }
+
+    /// Starts Envoy on a config the test writes itself: `build(upstream_port, admin_port)`
+    /// gives the YAML (listeners on free ports the test chose; `port` becomes `Env::port`).
+    pub fn start_yaml(port: u16, build: impl FnOnce(u16, u16) -> String) -> Env {
+        let (upstream, upstream_port) = start_upstream();
+        let admin = free_port();
+        let dir = std::env::temp_dir().join(format!("jwt-authz-e2e-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("envoy.yaml"), build(upstream_port, admin)).unwrap();
+        match Self::launch(&dir, (port, admin, 0), upstream, 2) {
+            Ok(env) => env,
+            Err(log) => panic!("envoy did not become ready:\n{log}"),
+        }
+    }
+
+    /// Runs Envoy on `dir/envoy.yaml` until its admin says ready.
+    fn launch(
+        dir: &std::path::Path,
+        (port, admin, plain_port): (u16, u16, u16),
+        upstream: Proc,
+        concurrency: u32,
+    ) -> Result<Env, String> {
+        let cfg_path = dir.join("envoy.yaml");
         let log_path = dir.join("envoy.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(envoy_bin())
             .args(["-c", cfg_path.to_str().unwrap()])
-            .args(["--concurrency", &opts.concurrency.to_string()])
+            .args(["--concurrency", &concurrency.to_string()])
             .args([
                 "--disable-hot-restart",
                 "-l",
