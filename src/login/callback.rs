@@ -301,6 +301,63 @@ mod tests {
         );
     }
 
+    #[test]
+    fn aud_must_hold_the_client_id_itself() {
+        let f = fixture(json!([]));
+        // The verifier takes these for the client (jwt_authn drops the scheme and a trailing
+        // slash); OIDC Core 3.1.3.7 wants the client_id exactly.
+        for aud in [
+            json!("https://gateway"),
+            json!("gateway/"),
+            json!(["http://gateway/"]),
+        ] {
+            let mut c = id_claims("n1");
+            c.insert("aud".into(), aud.clone());
+            let token = f.signer.sign(Some("k1"), &c).unwrap();
+            assert!(check(&f, &token).is_err(), "aud {aud} passed");
+        }
+    }
+
+    #[test]
+    fn begin_exchanges_the_code_with_the_flows_pkce_verifier() {
+        use crate::oidc::flow::start_login;
+        let f = fixture(json!([]));
+        let login = &f.cfg.oidc[0];
+        let d = f.keys.discovery(login.keys).unwrap();
+        let start = start_login(
+            &login.provider,
+            &d.authorization_endpoint,
+            "/orders",
+            &[],
+            NOW,
+            &mut HostRandom,
+        )
+        .unwrap();
+        let line = start.set_cookies.last().unwrap();
+        let (name, value) = line.split(';').next().unwrap().split_once('=').unwrap();
+        let path = format!("/oauth2/callback?code=c0de&state={}", start.flow.state);
+        let Begin::Exchange(ex) = begin(login, 0, &path, Some(&d), &[(name, value)], NOW + 5)
+        else {
+            panic!("callback refused")
+        };
+        let fields: Vec<(String, String)> =
+            crate::request::extractor::query_pairs(&format!("?{}", ex.request.body))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert_eq!(field("code"), Some("c0de"));
+        assert_eq!(field("code_verifier"), Some(start.flow.verifier.as_str()));
+        assert_eq!(ex.flow, start.flow);
+        assert!(matches!(
+            begin(login, 0, &path, Some(&d), &[], NOW + 5),
+            Begin::Refused(_)
+        ));
+        assert!(matches!(
+            begin(login, 0, &path, None, &[(name, value)], NOW + 5),
+            Begin::NoDiscovery
+        ));
+    }
+
     fn exchange(f: &crate::login::testing::Fixture) -> Exchange {
         let flow = Flow {
             state: "A".repeat(22),

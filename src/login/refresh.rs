@@ -246,4 +246,43 @@ mod tests {
         let swapped = json!({"access_token": "new", "token_type": "Bearer", "id_token": id});
         assert!(matches!(run(200, swapped.to_string()), Renewal::Refused(_)));
     }
+
+    #[test]
+    fn a_new_id_token_is_verified_and_names_the_sessions_issuer() {
+        use crate::cli::mint::Signer;
+        use crate::crypto::signature::Alg;
+        let f = fixture(json!([]));
+        let login = &f.cfg.oidc[0];
+        let d = f.keys.discovery(login.keys).unwrap();
+        let run = |session: &Session, id_token: String| {
+            let r = begin(login, 0, session, &d).unwrap();
+            let body = json!({"access_token": "new", "token_type": "Bearer",
+                              "id_token": id_token});
+            finish(
+                &f.cfg,
+                &f.keys,
+                &r,
+                200,
+                body.to_string().as_bytes(),
+                &[],
+                NOW,
+                &mut HostRandom,
+            )
+        };
+        let good = f.signer.sign(Some("k1"), &id_claims("")).unwrap();
+        assert!(matches!(
+            run(&old_session(), good.clone()),
+            Renewal::Renewed { .. }
+        ));
+        // Same iss and sub, signed by another key.
+        let forged = Signer::generate(Alg::RS256)
+            .unwrap()
+            .sign(Some("k1"), &id_claims(""))
+            .unwrap();
+        assert!(matches!(run(&old_session(), forged), Renewal::Refused(_)));
+        // A session of another issuer is not renewed by this one's ID token.
+        let mut other = old_session();
+        other.iss = "https://other.example".into();
+        assert!(matches!(run(&other, good), Renewal::Refused(_)));
+    }
 }

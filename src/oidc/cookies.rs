@@ -466,6 +466,17 @@ mod tests {
     }
 
     #[test]
+    fn names_under_the_base_that_are_neither_session_nor_flow_are_stripped_too() {
+        let req = Request::new(vec![(
+            "cookie".into(),
+            "a=1; __Host-web.junk=x; __Host-web.5-2=y; __Host-web.0-99=z".into(),
+        )]);
+        let mut edits = RequestEdits::default();
+        strip_all(&req, &["__Host-web"], &mut edits);
+        assert_eq!(edits.set, vec![("cookie".to_string(), "a=1".to_string())]);
+    }
+
+    #[test]
     fn attribute_rules_of_browsers() {
         assert!(check_attrs(&attrs()).is_ok());
         let insecure = CookieAttrs {

@@ -548,6 +548,43 @@ mod tests {
     }
 
     #[test]
+    fn a_flow_cookie_opens_only_for_its_own_well_formed_state() {
+        let p = provider();
+        // A sealed flow under the cookie name of one state, holding another state.
+        let sealed_under = |state: &str, inside: &str| {
+            let name = flow_cookie_name(&p.session.cookie.name, state);
+            let flow = Flow {
+                state: inside.into(),
+                ..Flow::new(&mut HostRandom, "/", NOW).unwrap()
+            };
+            let json = serde_json::to_vec(&flow).unwrap();
+            let value = p
+                .session
+                .keys
+                .seal(Purpose::Flow, &p.name, &name, &json, &mut HostRandom)
+                .unwrap();
+            (name, value)
+        };
+        let (s1, s2) = ("B".repeat(STATE_LEN), "C".repeat(STATE_LEN));
+        let (n, v) = sealed_under(&s1, &s1);
+        assert!(verify_callback(&p, &callback(&s1), &[(&n, &v)], NOW).is_ok());
+        let (n, v) = sealed_under(&s1, &s2);
+        for state in [&s1, &s2] {
+            assert_eq!(
+                verify_callback(&p, &callback(state), &[(&n, &v)], NOW),
+                Err(CallbackFailure::UnknownState),
+                "{state}"
+            );
+        }
+        // Only the filter's state shape names a cookie, even one that would open.
+        let (n, v) = sealed_under("short", "short");
+        assert_eq!(
+            verify_callback(&p, &callback("short"), &[(&n, &v)], NOW),
+            Err(CallbackFailure::UnknownState)
+        );
+    }
+
+    #[test]
     fn idp_errors_are_made_safe_to_log() {
         let got = parse_callback("/cb?error=bad%0Aline%22%5C%00x&state=s").unwrap();
         assert_eq!(
