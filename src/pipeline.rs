@@ -327,8 +327,14 @@ fn login_paths<K: Keys>(
             let present = cookies::request_cookies(req);
             let session = crate::oidc::session::load(p, &present, now).ok();
             let d = discovery();
-            let (reply, event) =
-                answer::logout(login, req, session.as_ref(), d.as_deref(), &present);
+            let (reply, event) = answer::logout(
+                login,
+                req,
+                session.as_ref(),
+                d.as_deref(),
+                &present,
+                cfg.cors.as_ref(),
+            );
             let mut out = Outcome::reply(with_cors(reply, cors), None, Tally::default());
             out.oidc_event = event.map(|e| (i, e));
             return Some(out);
@@ -624,5 +630,10 @@ mod tests {
             ),
         );
         assert_eq!(reply(&cross).status, 403);
+        // A browser without Sec-Fetch-* headers: its Origin tells.
+        let post = |origin| request("POST", "/oauth2/logout", &[("origin", origin)]);
+        assert_eq!(reply(&run(&f, &post("https://evil.example"))).status, 403);
+        assert_eq!(reply(&run(&f, &post("https://app.example"))).status, 302);
+        assert_eq!(reply(&run(&f, &post("https://spa.example"))).status, 302);
     }
 }

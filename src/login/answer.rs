@@ -151,17 +151,23 @@ pub fn same_site(login: &OidcLogin, req: &Request, cors: Option<&CorsPolicy>) ->
 
 /// Logout: every cookie of the filter cleared, then to the IdP's end-session endpoint (with
 /// the session's ID token as hint) or to `post_logout_redirect_uri`. A browser's cross-site
-/// request is refused, so that another site cannot log users out.
+/// request is refused, so that another site cannot log users out: `Sec-Fetch-Site:
+/// cross-site`, or (for browsers that send no `Sec-Fetch-*`) an `Origin` that is neither the
+/// site's own nor one the CORS policy allows.
 pub fn logout(
     login: &OidcLogin,
     req: &Request,
     session: Option<&Session>,
     discovery: Option<&Discovery>,
     cookies: &[(&str, &str)],
+    cors: Option<&CorsPolicy>,
 ) -> (LocalReply, Option<OidcCounter>) {
     let cross_site = req
         .header("sec-fetch-site")
-        .is_some_and(|s| s.trim().eq_ignore_ascii_case("cross-site"));
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case("cross-site"))
+        || req.header("origin").is_some_and(|o| {
+            o != login.provider.redirect.origin() && !cors.is_some_and(|c| c.origin_allowed(o))
+        });
     if cross_site {
         return (cross_site_refused(), None);
     }
