@@ -75,7 +75,10 @@ fuzz_target!(|data: &[u8]| {
                 Ok(CallbackParams::Code { code, state, iss }) => {
                     assert_eq!(state, v.flow.state);
                     assert_eq!(code, v.code);
-                    assert!(iss.is_none() || iss.as_deref() == Some(ISSUER), "iss {iss:?} passed");
+                    assert!(
+                        iss.is_none() || iss.as_deref() == Some(ISSUER),
+                        "iss {iss:?} passed"
+                    );
                 }
                 other => panic!("verified without a code and state: {other:?}"),
             }

@@ -67,14 +67,19 @@ fn fixture() -> &'static Fixture {
             claims(json!({"email": "bob@example.com"})),
             NOW - 10,
         );
-        big.access_token = Some("a".repeat(3000));
-        big.id_token = Some("i".repeat(3000));
+        big.access_token = Some("a".repeat(2000));
+        big.id_token = Some("i".repeat(2000));
         let old = Session::new(ISSUER.into(), "carol".into(), Map::new(), NOW - 10);
         let small_c = sealed(&ring, &small, 1);
         let big_c = sealed(&ring, &big, 2);
         let old_c = sealed(&old_only, &old, 3);
         assert_eq!(small_c.len(), 1, "small session split");
-        assert_eq!(big_c.len(), 2, "large session not in two chunks: {}", big_c.len());
+        assert_eq!(
+            big_c.len(),
+            2,
+            "large session not in two chunks: {}",
+            big_c.len()
+        );
         assert_eq!(big_c[0].0, "web.0-2");
         Fixture {
             ring,
@@ -155,8 +160,14 @@ fuzz_target!(|data: &[u8]| {
         .chain(cookies::clear_session(attrs, &present).iter())
     {
         no_unsafe(line);
-        assert!(line.starts_with(&attrs.name), "cleared a foreign cookie: {line:?}");
-        assert!(line.contains("Max-Age=0"), "a clear that does not expire: {line:?}");
+        assert!(
+            line.starts_with(&attrs.name),
+            "cleared a foreign cookie: {line:?}"
+        );
+        assert!(
+            line.contains("Max-Age=0"),
+            "a clear that does not expire: {line:?}"
+        );
     }
 
     // Nothing the filter reads as its own cookie reaches the upstream.

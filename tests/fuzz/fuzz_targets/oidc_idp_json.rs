@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(d) = discovery::parse(ISSUER, data) {
         for u in [&d.token_endpoint, &d.jwks_uri] {
             assert!(header_safe(&u.authority), "authority {:?}", u.authority);
-            assert!(u.path_and_query.starts_with('/'), "path {:?}", u.path_and_query);
+            assert!(
+                u.path_and_query.starts_with('/'),
+                "path {:?}",
+                u.path_and_query
+            );
             assert!(header_safe(&u.path_and_query));
         }
         assert!(!d.authorization_endpoint.is_empty());
@@ -40,14 +44,21 @@ fuzz_target!(|data: &[u8]| {
     match token::parse_response(status, body) {
         Ok(t) => {
             assert_eq!(status, 200);
-            assert!(header_safe(&t.access_token), "access token {:?}", t.access_token);
+            assert!(
+                header_safe(&t.access_token),
+                "access token {:?}",
+                t.access_token
+            );
             for s in [&t.refresh_token, &t.id_token].into_iter().flatten() {
                 assert!(header_safe(s), "token {s:?}");
             }
         }
         Err(TokenError::Refused { error, .. }) => {
             assert!(error.len() <= 128, "error of {} bytes", error.len());
-            assert!(error.bytes().all(|b| (0x20..0x7f).contains(&b)), "{error:?}");
+            assert!(
+                error.bytes().all(|b| (0x20..0x7f).contains(&b)),
+                "{error:?}"
+            );
         }
         Err(TokenError::Unavailable(s)) => assert!((500..600).contains(&s)),
         Err(_) => {}
