@@ -144,7 +144,14 @@ fn browser_logs_in_lands_back_gets_401_from_fetch_and_logs_out_at_the_idp() {
             || at_idp.clone(),
         );
 
-        let landed = through_idp(&client, &idp.issuer, "alice").await;
+        let want = format!("{app}/profile?tab=claims");
+        let mut landed = through_idp(&client, &idp.issuer, "alice").await;
+        // The callback's redirect may still be loading.
+        let until = Instant::now() + Duration::from_secs(10);
+        while landed != want && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            landed = url_of(&client).await;
+        }
         c.eq(
             "browser: lands on the original path and query",
             landed.as_str(),
