@@ -1753,3 +1753,439 @@ fn rig_scripted_idp_serves_discovery_keys_and_spoiled_id_tokens() {
     assert_eq!(call.field("code"), Some("nonce.N1"));
     assert!(call.header("authorization").unwrap().starts_with("Basic "));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Discovery: the IdP rotates its signing key
+
+#[test]
+fn idp_key_rotation_is_picked_up_on_a_kid_miss() {
+    let (env, idp) = scripted_rig(3600, |iss, port| web_config(iss, port, &[KEY_A]));
+    let mut c = Checks::default();
+    let mut jar = Jar::default();
+    c.eq(
+        "discovery: login with the first key",
+        scripted_login(&env, &mut jar, "/k").status,
+        302,
+    );
+    let hits = idp.jwks_hits();
+    idp.rotate_keys();
+    // kid-miss refetches are spaced as for remote_jwks (kid_refetch_interval, 30 s by default).
+    std::thread::sleep(Duration::from_secs(31));
+    let mut j2 = Jar::default();
+    let r = scripted_login(&env, &mut j2, "/k2");
+    c.eq(
+        "discovery: an ID token under a new kid is accepted after a refetch",
+        r.status,
+        302,
+    );
+    c.check(
+        "discovery: the key set was fetched again",
+        idp.jwks_hits() > hits,
+        || format!("{hits} -> {}", idp.jwks_hits()),
+    );
+    c.eq(
+        "discovery: sessions from before the rotation still work",
+        api(&env, &jar.without_flows(), &[], "/k").status,
+        200,
+    );
+    c.finish(&env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets and client authentication
+
+fn start_scripted_with(
+    idp: &ScriptedIdp,
+    cfg: &Value,
+    port: u16,
+    vm_env: &[(&str, &str)],
+) -> Result<Env, String> {
+    Env::try_start_with(
+        cfg,
+        Opts {
+            concurrency: 1,
+            listen_port: Some(port),
+            idp_port: Some(idp.port),
+            vm_env: vm_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Opts::default()
+        },
+    )
+}
+
+#[test]
+fn secrets_from_the_vm_environment_and_client_authentication() {
+    let idp = ScriptedIdp::start(None, 3600);
+    idp.set_access_token_len(Some(24));
+    let mut c = Checks::default();
+    let last_code_call = |idp: &ScriptedIdp| {
+        idp.token_calls()
+            .into_iter()
+            .rfind(|t| t.field("grant_type") == Some("authorization_code"))
+    };
+
+    // {"env": NAME} secrets from vm_config.environment_variables.
+    let port = free_port();
+    let mut cfg = web_config(&idp.issuer(), port, &[KEY_A]);
+    cfg["oidc"]["web"]["client_secret"] = json!({"env": "OIDC_CLIENT_SECRET"});
+    cfg["oidc"]["web"]["session"]["keys"] = json!([{"env": "OIDC_KEY_NEW"}]);
+    let env = start_scripted_with(
+        &idp,
+        &cfg,
+        port,
+        &[
+            ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
+            ("OIDC_KEY_NEW", KEY_A),
+        ],
+    )
+    .unwrap_or_else(|log| panic!("env secrets refused:\n{log}"));
+    wait_ready(&env);
+    let mut jar = Jar::default();
+    let (start, state, nonce) = scripted_start(&env, &mut jar, "/env");
+    c.eq("secrets: login start with env secrets", start.status, 302);
+    let done = scripted_callback(&env, &mut jar, &state, &format!("good.{nonce}"), None);
+    c.eq("secrets: login with env secrets", done.status, 302);
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    c.eq(
+        "secrets: client_secret from the environment, basic auth",
+        last_code_call(&idp).and_then(|t| t.header("authorization").map(str::to_owned)),
+        Some(basic),
+    );
+    let page = api(&env, &jar.without_flows(), &[], "/env");
+    c.eq(
+        "secrets: the session sealed with the env key works",
+        page.status,
+        200,
+    );
+    let mut inline = web_config(&idp.issuer(), port, &[KEY_A]);
+    inline["oidc"]["web"]["timeout"] = json!("5s");
+    let other =
+        start_scripted_with(&idp, &inline, free_port(), &[]).unwrap_or_else(|log| panic!("{log}"));
+    wait_ready(&other);
+    c.eq(
+        "secrets: an env key and the same inline key are one key",
+        api(&other, &jar.without_flows(), &[], "/env").status,
+        200,
+    );
+    let log = env.log();
+    let session_values: Vec<String> = jar.session().into_iter().map(|(_, v)| v).collect();
+    let at = page
+        .upstream_header("authorization")
+        .unwrap_or_default()
+        .trim_start_matches("Bearer ")
+        .to_string();
+    for (what, secret) in [
+        ("client secret", CLIENT_SECRET.to_string()),
+        ("session key", KEY_A.to_string()),
+        ("code", format!("good.{nonce}")),
+        ("access token", at.clone()),
+    ] {
+        if secret.len() > 4 {
+            c.check(
+                &format!("secrets: no {what} in Envoy's log"),
+                !log.contains(&secret),
+                || format!("{secret:?} logged"),
+            );
+        }
+    }
+    for v in session_values {
+        c.check(
+            "secrets: no session cookie value in Envoy's log",
+            !log.contains(&v[..v.len().min(40)]),
+            || "session cookie logged".into(),
+        );
+    }
+    drop(other);
+
+    // A missing variable refuses the configuration.
+    match start_scripted_with(&idp, &cfg, free_port(), &[("OIDC_KEY_NEW", KEY_A)]) {
+        Ok(_) => c.check(
+            "secrets: a missing variable refuses the config",
+            false,
+            || "Envoy started".into(),
+        ),
+        Err(log) => c.check(
+            "secrets: a missing variable refuses the config, naming the path",
+            log.contains("oidc.web.client_secret"),
+            || {
+                log.lines()
+                    .filter(|l| l.contains("invalid plugin"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
+        ),
+    }
+
+    // client_secret_post.
+    let port = free_port();
+    let mut post_cfg = web_config(&idp.issuer(), port, &[KEY_A]);
+    post_cfg["oidc"]["web"]["client_auth"] = json!("client_secret_post");
+    let post_env =
+        start_scripted_with(&idp, &post_cfg, port, &[]).unwrap_or_else(|log| panic!("{log}"));
+    wait_ready(&post_env);
+    c.eq(
+        "client auth: client_secret_post login",
+        scripted_login(&post_env, &mut Jar::default(), "/p").status,
+        302,
+    );
+    let t = last_code_call(&idp);
+    c.eq(
+        "client auth: client_secret_post sends client_id",
+        t.as_ref().and_then(|t| t.field("client_id")),
+        Some(CLIENT_ID),
+    );
+    c.eq(
+        "client auth: client_secret_post sends client_secret",
+        t.as_ref().and_then(|t| t.field("client_secret")),
+        Some(CLIENT_SECRET),
+    );
+    c.eq(
+        "client auth: client_secret_post sends no Authorization",
+        t.as_ref().and_then(|t| t.header("authorization")),
+        None,
+    );
+    drop(post_env);
+
+    // A public client: PKCE only.
+    let port = free_port();
+    let mut public = web_config(&idp.issuer(), port, &[KEY_A]);
+    public["oidc"]["web"]
+        .as_object_mut()
+        .unwrap()
+        .remove("client_secret");
+    let pub_env =
+        start_scripted_with(&idp, &public, port, &[]).unwrap_or_else(|log| panic!("{log}"));
+    wait_ready(&pub_env);
+    c.eq(
+        "client auth: public client login",
+        scripted_login(&pub_env, &mut Jar::default(), "/p").status,
+        302,
+    );
+    let t = last_code_call(&idp);
+    c.eq(
+        "client auth: public client sends client_id in the form",
+        t.as_ref().and_then(|t| t.field("client_id")),
+        Some(CLIENT_ID),
+    );
+    c.eq(
+        "client auth: public client sends no secret",
+        t.as_ref().and_then(|t| t.field("client_secret")),
+        None,
+    );
+    c.eq(
+        "client auth: public client sends no Authorization",
+        t.as_ref().and_then(|t| t.header("authorization")),
+        None,
+    );
+    c.check(
+        "client auth: public client sends the PKCE verifier",
+        t.as_ref()
+            .and_then(|t| t.field("code_verifier"))
+            .is_some_and(|v| v.len() >= 43),
+        || format!("{t:?}"),
+    );
+    drop(pub_env);
+    c.finish(&env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session lifetimes, size, forwarding and authorization
+
+#[test]
+fn session_lifetimes() {
+    let idp = ScriptedIdp::start(None, 3600);
+    let mut c = Checks::default();
+    // absolute_lifetime alone.
+    let port = free_port();
+    let mut abs = web_config(&idp.issuer(), port, &[KEY_A]);
+    abs["oidc"]["web"]["session"]["absolute_lifetime"] = json!("3s");
+    let env = start_scripted_with(&idp, &abs, port, &[]).unwrap_or_else(|log| panic!("{log}"));
+    wait_ready(&env);
+    let mut jar = Jar::default();
+    let done = scripted_login(&env, &mut jar, "/a");
+    c.eq("session: login (absolute_lifetime 3s)", done.status, 302);
+    for s in set_cookies(&done).iter().filter(|s| !s.clears()) {
+        let max_age: u64 = s
+            .attr("max-age")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(u64::MAX);
+        c.check(
+            &format!("session: {} Max-Age within absolute_lifetime", s.name),
+            max_age <= 3,
+            || format!("{s:?}"),
+        );
+    }
+    let jar = jar.without_flows();
+    std::thread::sleep(Duration::from_millis(1000));
+    c.eq(
+        "session: used within absolute_lifetime",
+        api(&env, &jar, &[], "/a").status,
+        200,
+    );
+    std::thread::sleep(Duration::from_millis(3200));
+    c.reply(
+        "session: past absolute_lifetime is no session",
+        &api(&env, &jar, &[], "/a"),
+        401,
+        LOGIN_REQUIRED,
+    );
+
+    // idle_timeout alone: kept alive by use, ended by idleness.
+    let port = free_port();
+    let mut idle = web_config(&idp.issuer(), port, &[KEY_A]);
+    idle["oidc"]["web"]["session"]["idle_timeout"] = json!("3s");
+    let env2 = start_scripted_with(&idp, &idle, port, &[]).unwrap_or_else(|log| panic!("{log}"));
+    wait_ready(&env2);
+    let mut jar = Jar::default();
+    c.eq(
+        "session: login (idle_timeout 3s)",
+        scripted_login(&env2, &mut jar, "/i").status,
+        302,
+    );
+    let mut jar = jar.without_flows();
+    for i in 0..5 {
+        std::thread::sleep(Duration::from_millis(1000));
+        let r = api(&env2, &jar, &[], "/i");
+        c.eq(
+            &format!(
+                "session: used every second, request {i} passes (idle counts from the last use)"
+            ),
+            r.status,
+            200,
+        );
+        jar.apply(&r);
+    }
+    std::thread::sleep(Duration::from_millis(4500));
+    c.reply(
+        "session: idle past idle_timeout is no session",
+        &api(&env2, &jar, &[], "/i"),
+        401,
+        LOGIN_REQUIRED,
+    );
+    drop(env2);
+    c.finish(&env);
+}
+
+#[test]
+fn large_sessions_split_and_forwarding_and_authorization_options() {
+    let idp = ScriptedIdp::start(None, 3600);
+    let mut c = Checks::default();
+    // A 6000-character access token: the session needs more than one cookie.
+    idp.set_access_token_len(Some(6000));
+    let port = free_port();
+    let env = start_scripted_with(&idp, &web_config(&idp.issuer(), port, &[KEY_A]), port, &[])
+        .unwrap_or_else(|log| panic!("{log}"));
+    wait_ready(&env);
+    let mut jar = Jar::default();
+    jar.set("other", "1");
+    let done = scripted_login(&env, &mut jar, "/big");
+    c.eq("session: large session login", done.status, 302);
+    let set: Vec<SetCookie> = set_cookies(&done)
+        .into_iter()
+        .filter(|s| !s.clears())
+        .collect();
+    c.check(
+        "session: a large session is split into several cookies",
+        set.len() >= 2,
+        || format!("{} cookies", set.len()),
+    );
+    for s in &set {
+        c.check(
+            &format!("session: {} starts with cookie_name", s.name),
+            s.name.starts_with(COOKIE),
+            || s.name.clone(),
+        );
+        let line = s.name.len() + 1 + s.value.len();
+        c.check(
+            &format!("session: {} fits one cookie (4096 bytes)", s.name),
+            line <= 4096,
+            || format!("{line} bytes"),
+        );
+    }
+    let r = api(&env, &jar.without_flows(), &[], "/big");
+    c.eq("session: a split session opens", r.status, 200);
+    if r.status == 200 {
+        let authz = r.upstream_header("authorization").unwrap_or_default();
+        c.check(
+            "session: the whole access token goes upstream",
+            authz.len() > 6000,
+            || format!("{} bytes", authz.len()),
+        );
+        c.eq(
+            "session: every chunk stripped, other cookies kept",
+            r.upstream_header("cookie"),
+            Some("other=1".to_string()),
+        );
+    }
+    let mut missing = jar.without_flows();
+    if let Some((name, _)) = missing.session().last().cloned() {
+        missing.cookies.remove(&name);
+        c.reply(
+            "session: a split session with a chunk missing is no session",
+            &api(&env, &missing, &[], "/big"),
+            401,
+            LOGIN_REQUIRED,
+        );
+    }
+    drop(env);
+    idp.set_access_token_len(None);
+
+    // forward_access_token: false, and authorization policies on the session's identity.
+    let port = free_port();
+    let mut cfg = web_config(&idp.issuer(), port, &[KEY_A]);
+    cfg["oidc"]["web"]["forward_access_token"] = json!(false);
+    cfg["authorization"] = json!({"policies": [
+        {"name": "scripted-only", "action": "ALLOW", "rules": [
+            {"from": [{"source": {"request_principals": [format!("{}/scripted-user", idp.issuer())]}}],
+             "to": [{"operation": {"paths": ["/ok*"]}}]},
+            {"to": [{"operation": {"paths": ["/aud*"]}}],
+             "when": [{"key": "request.auth.audiences", "values": [CLIENT_ID]}]},
+            {"to": [{"operation": {"paths": ["/mail*"]}}],
+             "when": [{"key": "request.auth.claims[email]", "values": ["scripted@example.com"]}]},
+            {"to": [{"operation": {"paths": ["/nobody*"]}}],
+             "when": [{"key": "request.auth.claims[email]", "values": ["nobody@example.com"]}]}]}]});
+    let env = start_scripted_with(&idp, &cfg, port, &[]).unwrap_or_else(|log| panic!("{log}"));
+    wait_ready(&env);
+    let mut jar = Jar::default();
+    c.eq(
+        "session: login (forward_access_token false)",
+        scripted_login(&env, &mut jar, "/ok").status,
+        302,
+    );
+    let jar = jar.without_flows();
+    let ok = api(&env, &jar, &[], "/ok");
+    c.eq(
+        "session: request.auth.principal is <iss>/<sub>",
+        ok.status,
+        200,
+    );
+    if ok.status == 200 {
+        c.eq(
+            "session: forward_access_token false sets no Authorization",
+            ok.upstream_header("authorization"),
+            None,
+        );
+    }
+    c.eq(
+        "session: request.auth.audiences",
+        api(&env, &jar, &[], "/aud").status,
+        200,
+    );
+    c.eq(
+        "session: request.auth.claims[email]",
+        api(&env, &jar, &[], "/mail").status,
+        200,
+    );
+    c.reply(
+        "session: a policy that does not match the session's claims",
+        &api(&env, &jar, &[], "/nobody"),
+        403,
+        "RBAC: access denied",
+    );
+    c.finish(&env);
+}

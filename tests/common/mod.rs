@@ -198,6 +198,8 @@ pub struct Opts {
     pub listen_port: Option<u16>,
     /// Adds a cluster `idp` (127.0.0.1 at this port) for `oidc` discovery and token calls.
     pub idp_port: Option<u16>,
+    /// `vm_config.environment_variables.key_values`: `{"env": NAME}` secrets.
+    pub vm_env: Vec<(String, String)>,
 }
 
 impl Default for Opts {
@@ -208,6 +210,7 @@ impl Default for Opts {
             jwks_cluster: None,
             listen_port: None,
             idp_port: None,
+            vm_env: Vec::new(),
         }
     }
 }
@@ -258,6 +261,29 @@ impl Env {
             rendered = rendered
                 .replace("- name: jwks\n", &format!("- name: {quoted}\n"))
                 .replace("cluster_name: jwks\n", &format!("cluster_name: {quoted}\n"));
+        }
+        if !opts.vm_env.is_empty() {
+            let kv: Vec<String> = opts
+                .vm_env
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}: {}",
+                        serde_json::to_string(k).unwrap(),
+                        serde_json::to_string(v).unwrap()
+                    )
+                })
+                .collect();
+            let vm = "                  vm_id: jwt_authz\n";
+            assert!(rendered.contains(vm), "no vm_config in the template");
+            rendered = rendered.replacen(
+                vm,
+                &format!(
+                    "{vm}                  environment_variables: {{key_values: {{{}}}}}\n",
+                    kv.join(", ")
+                ),
+                1,
+            );
         }
         if let Some(idp) = opts.idp_port {
             // The template's last section is its cluster list: one more entry at its end.

@@ -27,6 +27,8 @@ use crate::common::{keys, now};
 
 pub const CLIENT_ID: &str = "gateway";
 pub const KID: &str = "k1";
+/// After `rotate_keys`: the set holds only this key (`keys().ec`), and ID tokens use it.
+pub const KID_ROTATED: &str = "k2";
 
 /// One request the token endpoint received.
 #[derive(Clone, Debug)]
@@ -60,8 +62,12 @@ struct State {
     access_ttl: u64,
     refresh_delay_ms: u64,
     refuse_refresh: bool,
+    rotated: bool,
+    /// Access tokens of this many characters instead of `at-<n>` (sessions past 4 KB).
+    access_token_len: Option<usize>,
     live_refresh_tokens: HashSet<String>,
     issued: usize,
+    jwks_hits: usize,
     calls: Vec<TokenCall>,
 }
 
@@ -117,6 +123,10 @@ pub fn parse_form(body: &str) -> Vec<(String, String)> {
 
 /// The ID token for `case` and `nonce` (see the module comment for the cases).
 pub fn id_token(issuer: &str, case: &str, nonce: Option<&str>) -> String {
+    id_token_with(issuer, case, nonce, false)
+}
+
+pub fn id_token_with(issuer: &str, case: &str, nonce: Option<&str>, rotated: bool) -> String {
     let t = now();
     let mut c: Map<String, Value> = json!({
         "iss": issuer, "sub": "scripted-user", "aud": CLIENT_ID,
@@ -161,6 +171,9 @@ pub fn id_token(issuer: &str, case: &str, nonce: Option<&str>) -> String {
             c.insert("sub".into(), json!("mallory"));
         }
         _ => {}
+    }
+    if rotated {
+        return keys().ec.sign(Some(KID_ROTATED), &c).unwrap();
     }
     let signer = if case == "badsig" {
         &keys().rogue
@@ -216,6 +229,19 @@ impl ScriptedIdp {
 
     pub fn set_refresh_delay(&self, ms: u64) {
         self.state.lock().unwrap().refresh_delay_ms = ms;
+    }
+
+    /// The IdP rotates its signing key: the set now holds only `KID_ROTATED`.
+    pub fn rotate_keys(&self) {
+        self.state.lock().unwrap().rotated = true;
+    }
+
+    pub fn set_access_token_len(&self, len: Option<usize>) {
+        self.state.lock().unwrap().access_token_len = len;
+    }
+
+    pub fn jwks_hits(&self) -> usize {
+        self.state.lock().unwrap().jwks_hits
     }
 
     pub fn set_refuse_refresh(&self, refuse: bool) {
@@ -290,7 +316,7 @@ fn handle(
                             "end_session_endpoint": format!("{issuer}/session/end"),
                             "response_types_supported": ["code"],
                             "subject_types_supported": ["public"],
-                            "id_token_signing_alg_values_supported": ["RS256"],
+                            "id_token_signing_alg_values_supported": ["RS256", "ES256"],
                             "code_challenge_methods_supported": ["S256"]
                         });
                         respond(&mut out, 200, &doc.to_string())
@@ -298,7 +324,16 @@ fn handle(
                 }
             }
             ("GET", "/jwks") => {
-                let set = json!({"keys": [keys().rsa.jwk(Some(KID), true)]});
+                let rotated = {
+                    let mut s = state.lock().unwrap();
+                    s.jwks_hits += 1;
+                    s.rotated
+                };
+                let set = if rotated {
+                    json!({"keys": [keys().ec.jwk(Some(KID_ROTATED), true)]})
+                } else {
+                    json!({"keys": [keys().rsa.jwk(Some(KID), true)]})
+                };
                 respond(&mut out, 200, &set.to_string())
             }
             ("POST", "/token") => {
@@ -332,8 +367,12 @@ fn token(
         s.issued += 1;
         let rt = format!("rt-{}", s.issued);
         s.live_refresh_tokens.insert(rt.clone());
+        let at = match s.access_token_len {
+            Some(n) => format!("at-{}-{}", s.issued, "x".repeat(n)),
+            None => format!("at-{}", s.issued),
+        };
         let mut answer = json!({
-            "access_token": format!("at-{}", s.issued),
+            "access_token": at,
             "token_type": "Bearer",
             "expires_in": s.access_ttl,
             "refresh_token": rt,
@@ -351,7 +390,10 @@ fn token(
             match case {
                 "http500" => (500, "{\"error\":\"server_error\"}".into()),
                 "invalid" => invalid_grant(),
-                _ => issue(Some(id_token(issuer, case, Some(nonce)))),
+                _ => {
+                    let rotated = state.lock().unwrap().rotated;
+                    issue(Some(id_token_with(issuer, case, Some(nonce), rotated)))
+                }
             }
         }
         "refresh_token" => {
@@ -367,7 +409,8 @@ fn token(
             if refuse || !live {
                 return invalid_grant();
             }
-            issue(Some(id_token(issuer, "good", None)))
+            let rotated = state.lock().unwrap().rotated;
+            issue(Some(id_token_with(issuer, "good", None, rotated)))
         }
         _ => (400, json!({"error": "unsupported_grant_type"}).to_string()),
     }
