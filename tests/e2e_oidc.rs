@@ -533,7 +533,7 @@ fn full_login_returns_to_the_original_url_with_a_session() {
         );
         c.check(
             &format!("session: {} holds no token in clear", s.name),
-            !s.value.contains("eyJ"),
+            !s.value.contains("eyJhbGciOi") && !s.value.contains("alice@example.com"),
             || s.value.clone(),
         );
     }
@@ -1021,8 +1021,12 @@ fn refresh_with_the_real_idp_rotating_refresh_tokens() {
         vec![200, 200],
     );
     let (s1, f1) = (stat(&env, "refresh_success"), stat(&env, "refresh_failed"));
-    c.eq("refresh: race, one refresh call", s1 - s0, 1);
-    c.eq("refresh: race, no refused refresh", f1 - f0, 0);
+    c.eq("refresh: race, one refresh call", s1.saturating_sub(s0), 1);
+    c.eq(
+        "refresh: race, no refused refresh",
+        f1.saturating_sub(f0),
+        0,
+    );
     c.finish(&env);
 }
 
@@ -1569,10 +1573,14 @@ fn return_urls_stay_on_the_host() {
                 .header("location")
                 .is_some_and(|l| l.contains("/auth?"))
         {
-            // Envoy itself refused or redirected the path before the filter: no login happens.
+            // Envoy itself refused the path, or redirected it (UNESCAPE_AND_REDIRECT turns
+            // `%5C` and `%2F` into slashes) before the filter: such a redirect must stay on
+            // this host, and no login starts.
+            let origin = format!("http://127.0.0.1:{}", env.port);
+            let same_host = |l: &str| l.strip_prefix(&origin).map_or(safe_return(l), safe_return);
             c.check(
-                &format!("return url: {payload:?} not turned into a login elsewhere"),
-                !start.header("location").is_some_and(|l| l.contains("evil")),
+                &format!("return url: {payload:?} refused or redirected on this host by Envoy"),
+                start.status != 200 && start.header("location").is_none_or(same_host),
                 || format!("{} {:?}", start.status, start.header("location")),
             );
             continue;
