@@ -193,6 +193,13 @@ pub struct Opts {
     pub jwks_port: Option<u16>,
     /// Another name for that cluster, as an Istio ServiceEntry would name it.
     pub jwks_cluster: Option<String>,
+    /// The filtered listener's port, when the plugin configuration must name it before Envoy
+    /// starts (an `oidc` `redirect_uri`); a free port otherwise.
+    pub listen_port: Option<u16>,
+    /// Adds a cluster `idp` (127.0.0.1 at this port) for `oidc` discovery and token calls.
+    pub idp_port: Option<u16>,
+    /// `vm_config.environment_variables.key_values`: `{"env": NAME}` secrets.
+    pub vm_env: Vec<(String, String)>,
 }
 
 impl Default for Opts {
@@ -201,6 +208,9 @@ impl Default for Opts {
             concurrency: 2,
             jwks_port: None,
             jwks_cluster: None,
+            listen_port: None,
+            idp_port: None,
+            vm_env: Vec::new(),
         }
     }
 }
@@ -226,7 +236,8 @@ impl Env {
     /// Starts Envoy; `Err(log)` when it exits or is not ready within 20 s.
     pub fn try_start_with(plugin_config: &Value, opts: Opts) -> Result<Env, String> {
         let (upstream, upstream_port) = start_upstream();
-        let (port, admin, plain_port) = (free_port(), free_port(), free_port());
+        let port = opts.listen_port.unwrap_or_else(free_port);
+        let (admin, plain_port) = (free_port(), free_port());
         let mut vars = HashMap::new();
         vars.insert("ADMIN_PORT", admin.to_string());
         vars.insert("LISTEN_PORT", port.to_string());
@@ -250,6 +261,35 @@ impl Env {
             rendered = rendered
                 .replace("- name: jwks\n", &format!("- name: {quoted}\n"))
                 .replace("cluster_name: jwks\n", &format!("cluster_name: {quoted}\n"));
+        }
+        if !opts.vm_env.is_empty() {
+            let kv: Vec<String> = opts
+                .vm_env
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}: {}",
+                        serde_json::to_string(k).unwrap(),
+                        serde_json::to_string(v).unwrap()
+                    )
+                })
+                .collect();
+            let vm = "                  vm_id: jwt_authz\n";
+            assert!(rendered.contains(vm), "no vm_config in the template");
+            rendered = rendered.replacen(
+                vm,
+                &format!(
+                    "{vm}                  environment_variables: {{key_values: {{{}}}}}\n",
+                    kv.join(", ")
+                ),
+                1,
+            );
+        }
+        if let Some(idp) = opts.idp_port {
+            // The template's last section is its cluster list: one more entry at its end.
+            rendered.push_str(&format!(
+                "  - name: idp\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: idp\n      endpoints:\n      - lb_endpoints:\n        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {idp}}}}}}}\n"
+            ));
         }
         std::fs::write(&cfg_path, rendered).unwrap();
         Self::launch(&dir, (port, admin, plain_port), upstream, opts.concurrency)
@@ -391,7 +431,7 @@ impl Env {
     }
 }
 
-fn parse_curl(raw: &str) -> Resp {
+pub fn parse_curl(raw: &str) -> Resp {
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
     let mut lines = head.lines();
     let status = lines

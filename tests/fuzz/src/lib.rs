@@ -117,3 +117,79 @@ pub fn check_decision(req: &Request, d: &Decision) {
         }
     }
 }
+
+/// The `oidc` targets' provider: the contract's example entry `web` with inline secrets and a
+/// cookie name without `__Host-` (so `secure: false` is allowed), sealing with `OIDC_KEY_NEW`
+/// and opening with it and `OIDC_KEY_OLD`.
+pub mod oidc {
+    use envoy_jwt_authz::config::schema::RawOidc;
+    use envoy_jwt_authz::oidc::config::{compile, OidcProvider};
+    use envoy_jwt_authz::oidc::random::Random;
+    use serde_json::json;
+
+    pub const ISSUER: &str = "https://idp.example.com/realms/acme";
+    pub const KEY_NEW: &str = "fuzz-key-new-0123456789abcdef-0123456789";
+    pub const KEY_OLD: &str = "fuzz-key-old-0123456789abcdef-0123456789";
+    pub const NOW: u64 = 1_700_000_000;
+
+    pub fn provider_with_keys(keys: &[&str]) -> OidcProvider {
+        let keys: Vec<_> = keys.iter().map(|k| json!({"inline": k})).collect();
+        let raw = json!({
+            "issuer": ISSUER,
+            "cluster": "idp", "timeout": "5s",
+            "client_id": "gateway",
+            "client_secret": {"inline": "gateway-secret"},
+            "redirect_uri": "https://app.example.com/oauth2/callback",
+            "scopes": ["openid", "email", "offline_access"],
+            "extra_auth_params": {"prompt": "consent"},
+            "session": {"cookie_name": "web", "keys": keys, "idle_timeout": "3600s",
+                        "secure": false},
+            "logout": {"path": "/oauth2/logout", "post_logout_redirect_uri": "/"},
+            "claim_to_headers": [{"header_name": "x-email", "claim_name": "email"}]
+        });
+        let raw: RawOidc = match serde_json::from_value(raw) {
+            Ok(r) => r,
+            Err(e) => panic!("fuzz oidc config does not deserialize: {e}"),
+        };
+        match compile("oidc", "web", raw) {
+            Ok(p) => p,
+            Err(e) => panic!("fuzz oidc config is invalid: {e}"),
+        }
+    }
+
+    pub fn provider() -> OidcProvider {
+        provider_with_keys(&[KEY_NEW, KEY_OLD])
+    }
+
+    /// Deterministic bytes (xorshift): nonces, state and verifiers in the targets. Never the
+    /// host's: a run must replay from its input.
+    pub struct Xorshift(pub u64);
+
+    impl Random for Xorshift {
+        fn fill(&mut self, buf: &mut [u8]) -> bool {
+            for b in buf {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                *b = self.0 as u8;
+            }
+            true
+        }
+    }
+
+    /// A `Cookie` header value from `name=value` pairs.
+    pub fn cookie_header(pairs: &[(String, String)]) -> String {
+        pairs
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// `name=value` of a `Set-Cookie` line.
+    pub fn set_cookie_pair(line: &str) -> (String, String) {
+        let first = line.split(';').next().unwrap_or("");
+        let (n, v) = first.split_once('=').unwrap_or((first, ""));
+        (n.to_string(), v.to_string())
+    }
+}
