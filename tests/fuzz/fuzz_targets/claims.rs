@@ -2,8 +2,8 @@
 //! formatting (nested, lists, objects, odd bytes) and authorization on whatever claims arrive.
 #![no_main]
 
-use envoy_jwt_authz::oidc::random::HostRandom;
 use envoy_jwt_authz::cli::mint;
+use envoy_jwt_authz::oidc::random::HostRandom;
 use envoy_jwt_authz::pipeline;
 use envoy_jwt_authz::request::view::Request;
 use envoy_jwt_authz_fuzz::{check_decision, state, SECRET};
@@ -25,7 +25,14 @@ fuzz_target!(|data: &[u8]| {
         ]);
         // Twice: the second evaluation is served by the verified-token cache.
         for _ in 0..2 {
-            let out = pipeline::on_request_headers(&s.cfg, &s.keys, &req, 1_700_000_000, &mut HostRandom, true);
+            let out = pipeline::on_request_headers(
+                &s.cfg,
+                &s.keys,
+                &req,
+                1_700_000_000,
+                &mut HostRandom,
+                true,
+            );
             check_decision(&req, &out.decision);
         }
     }

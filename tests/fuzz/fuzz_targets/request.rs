@@ -5,8 +5,8 @@
 
 use std::sync::OnceLock;
 
-use envoy_jwt_authz::oidc::random::HostRandom;
 use envoy_jwt_authz::cli::mint;
+use envoy_jwt_authz::oidc::random::HostRandom;
 use envoy_jwt_authz::pipeline::{self, Decision};
 use envoy_jwt_authz::request::view::Request;
 use envoy_jwt_authz_fuzz::{check_decision, state, SECRET};
@@ -49,7 +49,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let req = Request::new(headers);
-    let out = pipeline::on_request_headers(&s.cfg, &s.keys, &req, 1_700_000_000, &mut HostRandom, true);
+    let out =
+        pipeline::on_request_headers(&s.cfg, &s.keys, &req, 1_700_000_000, &mut HostRandom, true);
     check_decision(&req, &out.decision);
     // A client-sent claim header never survives a forwarded request.
     if let Decision::Continue(edits) = &out.decision {

@@ -3,8 +3,8 @@
 //! token must never let a fuzzed one through unless it is a genuine HS256 token.
 #![no_main]
 
-use envoy_jwt_authz::oidc::random::HostRandom;
 use envoy_jwt_authz::jwt::token;
+use envoy_jwt_authz::oidc::random::HostRandom;
 use envoy_jwt_authz::pipeline::{self, Decision};
 use envoy_jwt_authz::request::view::Request;
 use envoy_jwt_authz_fuzz::{check_decision, state};

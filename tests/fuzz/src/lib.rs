@@ -151,7 +151,7 @@ pub mod oidc {
             Ok(r) => r,
             Err(e) => panic!("fuzz oidc config does not deserialize: {e}"),
         };
-        match compile("oidc", "web", raw) {
+        match compile("oidc", "web", raw, &|_| None) {
             Ok(p) => p,
             Err(e) => panic!("fuzz oidc config is invalid: {e}"),
         }
