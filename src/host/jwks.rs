@@ -322,7 +322,9 @@ impl RemoteKeys {
                 store: &self.store,
                 metrics: &self.metrics,
             };
-            self.login.on_response(&vm, token, body_size, now_ms);
+            if let Some(provider) = self.login.on_response(&vm, token, body_size, now_ms) {
+                self.want_refetch(provider, now_ms);
+            }
             return;
         };
         if stage == Stage::Discovery {
@@ -354,6 +356,21 @@ impl RemoteKeys {
             result.map(|(b, l)| (b, l.skipped)),
             key_count,
         );
+    }
+
+    /// A login met an ID token under a kid the provider's set lacks: ask for a refetch, within
+    /// the rate limit of `kid_refetch_interval` (the login waits for it in `LoginOps`).
+    fn want_refetch(&mut self, provider: usize, now_ms: u64) {
+        let config = self.config.clone();
+        if let Some(r) = config
+            .providers
+            .get(provider)
+            .and_then(|p| p.remote.as_ref())
+        {
+            update_meta(r, |m| {
+                m.request_kid_refetch(now_ms, r.kid_refetch_interval_ms)
+            });
+        }
     }
 
     /// The discovery document arrived: shared for the other VMs, then its `jwks_uri` fetched

@@ -71,12 +71,27 @@ struct Op {
     kind: Kind,
     /// Refresh waiters: give up waiting for another worker's call after this.
     deadline_ms: u64,
+    /// Its ID token was already tried again after a key-set refetch.
+    retried: bool,
+}
+
+/// A callback whose ID token names a key the discovered set lacks: kept, with the token
+/// endpoint's answer, until the set is fetched again (or the wait ends).
+struct Verifying {
+    op: Op,
+    status: u32,
+    body: Vec<u8>,
+    /// The key set's version when the wait began.
+    version: u64,
+    keys: usize,
+    deadline_ms: u64,
 }
 
 #[derive(Default)]
 pub struct LoginOps {
     in_flight: HashMap<u32, Op>,
     waiting: Vec<Op>,
+    verifying: Vec<Verifying>,
 }
 
 fn slot_key(cfg: &FilterConfig, oidc: usize, key: &str) -> String {
@@ -186,6 +201,7 @@ impl LoginOps {
             response_headers: response_headers.clone(),
             kind,
             deadline_ms: now_ms.saturating_add(timeout.saturating_mul(2)),
+            retried: false,
         };
         match &op.kind {
             Kind::Exchange(_) => self.dispatch(vm, op, now_ms),
@@ -296,11 +312,16 @@ impl LoginOps {
         }
     }
 
-    /// A token endpoint call returned; false when the token is not one of ours.
-    pub fn on_response(&mut self, vm: &Vm, token: u32, body_size: usize, now_ms: u64) -> bool {
-        let Some(op) = self.in_flight.remove(&token) else {
-            return false;
-        };
+    /// A token endpoint call returned. Some(provider) when a login waits for that provider's
+    /// key set to be fetched again (an ID token under a kid it lacks).
+    pub fn on_response(
+        &mut self,
+        vm: &Vm,
+        token: u32,
+        body_size: usize,
+        now_ms: u64,
+    ) -> Option<usize> {
+        let op = self.in_flight.remove(&token)?;
         let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten()
@@ -315,11 +336,10 @@ impl LoginOps {
                 .flatten()
                 .unwrap_or_default()
         };
-        self.answer(vm, op, status, &body, now_ms);
-        true
+        self.answer(vm, op, status, &body, now_ms)
     }
 
-    fn answer(&mut self, vm: &Vm, op: Op, status: u32, body: &[u8], now_ms: u64) {
+    fn answer(&mut self, vm: &Vm, op: Op, status: u32, body: &[u8], now_ms: u64) -> Option<usize> {
         let now = now_ms / 1000;
         match &op.kind {
             Kind::Exchange(ex) => {
@@ -334,6 +354,22 @@ impl LoginOps {
                     now,
                     &mut HostRandom,
                 );
+                let login = vm.config.oidc.get(ex.oidc);
+                if let (true, false, Some(login)) = (done.keys_missing, op.retried, login) {
+                    let keys = login.keys;
+                    self.verifying.push(Verifying {
+                        version: vm.store.remote_version(keys),
+                        keys,
+                        deadline_ms: now_ms.saturating_add(login.provider.timeout_ms * 2),
+                        status,
+                        body: body.to_vec(),
+                        op: Op {
+                            retried: true,
+                            ..op
+                        },
+                    });
+                    return Some(keys);
+                }
                 vm.metrics.oidc(ex.oidc, done.event);
                 if let Some(w) = &done.warning {
                     log(LogLevel::Warn, w);
@@ -347,6 +383,7 @@ impl LoginOps {
                 if hostcalls::set_effective_context(op.context_id).is_ok() {
                     super::decision::send(&done.reply);
                 }
+                None
             }
             Kind::Refresh(r) => {
                 let present = request_cookies(&op.request);
@@ -381,6 +418,7 @@ impl LoginOps {
                     },
                 );
                 self.complete(vm, op, renewal, now_ms);
+                None
             }
         }
     }
@@ -443,8 +481,19 @@ impl LoginOps {
         }
     }
 
-    /// Requests waiting for another worker's refresh: look again at their slots.
+    /// Requests waiting for another worker's refresh: look again at their slots. Logins
+    /// waiting for a key set: verified again once it changed, or refused when the wait ends.
     pub fn tick(&mut self, vm: &Vm, now_ms: u64) {
+        let (ready, waiting): (Vec<Verifying>, Vec<Verifying>) =
+            std::mem::take(&mut self.verifying)
+                .into_iter()
+                .partition(|v| {
+                    now_ms > v.deadline_ms || vm.store.remote_version(v.keys) != v.version
+                });
+        self.verifying = waiting;
+        for v in ready {
+            self.answer(vm, v.op, v.status, &v.body, now_ms);
+        }
         let waiting = std::mem::take(&mut self.waiting);
         for op in waiting {
             if now_ms > op.deadline_ms {
@@ -462,6 +511,7 @@ impl LoginOps {
     pub fn forget(&mut self, context_id: u32) {
         self.in_flight.retain(|_, op| op.context_id != context_id);
         self.waiting.retain(|op| op.context_id != context_id);
+        self.verifying.retain(|v| v.op.context_id != context_id);
     }
 }
 

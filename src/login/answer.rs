@@ -84,6 +84,16 @@ pub fn no_session(
         Vec::new()
     };
     let event = rejected.then_some(OidcCounter::SessionRejected);
+    // Until discovery has succeeded once, no request that needs a session is answered but with
+    // 503 (after waiting for it): the contract's "never let through".
+    let Some(d) = discovery else {
+        return Answer {
+            reply: unavailable(),
+            event,
+            reason: format!("oidc {}: discovery has not succeeded yet", p.name),
+            needs_discovery: true,
+        };
+    };
     if !is_navigation(req) {
         let mut reply = login_required();
         reply
@@ -96,14 +106,6 @@ pub fn no_session(
             needs_discovery: false,
         };
     }
-    let Some(d) = discovery else {
-        return Answer {
-            reply: unavailable(),
-            event,
-            reason: format!("oidc {}: discovery has not succeeded yet", p.name),
-            needs_discovery: true,
-        };
-    };
     match start_login(
         p,
         &d.authorization_endpoint,

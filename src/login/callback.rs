@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::authn::authenticator::Keys;
 use crate::authn::verifier::{self, CheckBudget, VerifyInput};
 use crate::config::{FilterConfig, OidcLogin};
+use crate::jwt::error::AuthError;
 use crate::jwt::token::{self, Jwt};
 use crate::login::answer::{login_failed, redirect};
 use crate::oidc::discovery::Discovery;
@@ -82,6 +83,29 @@ pub fn begin(
     }))
 }
 
+/// Why an ID token was refused, for the debug log; `keys_missing` when no discovered key fits
+/// it (the IdP may have rotated its keys: worth a refetch and another try).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenError {
+    pub why: String,
+    pub keys_missing: bool,
+}
+
+impl From<String> for IdTokenError {
+    fn from(why: String) -> Self {
+        Self {
+            why,
+            keys_missing: false,
+        }
+    }
+}
+
+impl From<&str> for IdTokenError {
+    fn from(why: &str) -> Self {
+        why.to_string().into()
+    }
+}
+
 /// An ID token verified for `login` (signature with the discovered keys, `iss` exact, `aud`
 /// holding the client, `azp`, `exp`, `iat`, and `nonce` when given), OIDC Core 3.1.3.7.
 pub fn check_id_token<K: Keys>(
@@ -91,7 +115,7 @@ pub fn check_id_token<K: Keys>(
     id_token: &str,
     nonce: Option<&str>,
     now: u64,
-) -> Result<Rc<Jwt>, String> {
+) -> Result<Rc<Jwt>, IdTokenError> {
     let p = cfg
         .providers
         .get(login.keys)
@@ -106,8 +130,10 @@ pub fn check_id_token<K: Keys>(
         now,
     };
     let mut budget = CheckBudget::new(cfg.max_signature_checks_per_request);
-    verifier::verify(&input, id_token, &jwt, &mut budget)
-        .map_err(|e| format!("ID token: {}", e.message()))?;
+    verifier::verify(&input, id_token, &jwt, &mut budget).map_err(|e| IdTokenError {
+        why: format!("ID token: {}", e.message()),
+        keys_missing: matches!(e, AuthError::JwksKidAlgMismatch | AuthError::JwksFetchFail),
+    })?;
     let client = login.provider.client_id.as_str();
     // The verifier compares audiences as jwt_authn does (scheme and slash aside); OIDC wants
     // the client_id itself.
@@ -165,6 +191,8 @@ pub struct Finished {
     /// For the debug log (or a warning when the session had to be trimmed).
     pub reason: Option<String>,
     pub warning: Option<String>,
+    /// Refused because no discovered key fits the ID token: the keys may be worth a refetch.
+    pub keys_missing: bool,
 }
 
 /// The token endpoint answered the code exchange (`status` 0: no answer at all).
@@ -184,6 +212,7 @@ pub fn finish<K: Keys>(
         event: OidcCounter::LoginFailed,
         reason: Some(why),
         warning: None,
+        keys_missing: false,
     };
     let Some(login) = cfg.oidc.get(ex.oidc) else {
         return fail(401, "unknown oidc entry".into());
@@ -206,7 +235,11 @@ pub fn finish<K: Keys>(
     };
     let jwt = match check_id_token(cfg, keys, login, id_token, Some(&ex.flow.nonce), now) {
         Ok(j) => j,
-        Err(why) => return fail(401, format!("oidc {name}: {why}")),
+        Err(e) => {
+            let mut f = fail(401, format!("oidc {name}: {}", e.why));
+            f.keys_missing = e.keys_missing;
+            return f;
+        }
     };
     let mut session = Session::new(
         jwt.iss.clone().unwrap_or_default(),
@@ -230,6 +263,7 @@ pub fn finish<K: Keys>(
         event: OidcCounter::LoginCompleted,
         reason: None,
         warning,
+        keys_missing: false,
     }
 }
 
@@ -245,7 +279,7 @@ mod tests {
     use crate::oidc::random::HostRandom;
 
     fn check(f: &crate::login::testing::Fixture, token: &str) -> Result<Rc<Jwt>, String> {
-        check_id_token(&f.cfg, &f.keys, &f.cfg.oidc[0], token, Some("n1"), NOW)
+        check_id_token(&f.cfg, &f.keys, &f.cfg.oidc[0], token, Some("n1"), NOW).map_err(|e| e.why)
     }
 
     #[test]

@@ -100,7 +100,11 @@ pub fn finish<K: Keys>(
     if let Some(id_token) = answer.id_token.as_deref() {
         let jwt = match check_id_token(cfg, keys, login, id_token, None, now) {
             Ok(j) => j,
-            Err(why) => return Renewal::Refused(format!("oidc {name}: refresh: {why}")),
+            // The IdP's new key is not fetched yet: not the session's fault.
+            Err(e) if e.keys_missing => {
+                return Renewal::Unavailable(format!("oidc {name}: refresh: {}", e.why))
+            }
+            Err(e) => return Renewal::Refused(format!("oidc {name}: refresh: {}", e.why)),
         };
         if jwt.iss.as_deref() != Some(s.iss.as_str()) || jwt.sub.as_deref() != Some(&s.sub) {
             return Renewal::Refused(format!(
