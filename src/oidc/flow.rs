@@ -132,8 +132,13 @@ pub fn start_login(
     })
 }
 
+/// How far in the future a flow's creation may lie: another worker's or replica's clock (each
+/// worker reads it every 0.1 s; replicas drift) may be a little behind the one that made it.
+const FLOW_CLOCK_SKEW_S: u64 = 60;
+
 fn is_live(created_at: u64, now: u64) -> bool {
-    created_at <= now && now - created_at < FLOW_MAX_AGE_S
+    created_at <= now.saturating_add(FLOW_CLOCK_SKEW_S)
+        && now.saturating_sub(created_at) < FLOW_MAX_AGE_S
 }
 
 fn open_flow(provider: &OidcProvider, name: &str, value: &str) -> Option<Flow> {
@@ -515,7 +520,12 @@ mod tests {
             fail(&callback(&state), &cookies, NOW + FLOW_MAX_AGE_S),
             FlowExpired
         );
-        assert_eq!(fail(&callback(&state), &cookies, NOW - 1), FlowExpired);
+        // Made on a clock a little ahead (another worker, a replica): still live; far ahead: not.
+        assert!(verify_callback(&p, &callback(&state), &cookies, NOW - 59).is_ok());
+        assert_eq!(
+            fail(&callback(&state), &cookies, NOW - FLOW_CLOCK_SKEW_S - 1),
+            FlowExpired
+        );
         let wrong_iss = format!("/cb?code=c&state={state}&iss=https%3A%2F%2Fevil.example");
         assert_eq!(fail(&wrong_iss, &cookies, NOW), IssuerMismatch);
         let denied = format!("/cb?error=access_denied&error_description=no&state={state}");
