@@ -707,6 +707,55 @@ mod tests {
     }
 
     #[test]
+    fn filter_state_and_the_audit_line_report_the_decision() {
+        let mut f = fixture(json!([{"match": {"prefix": "/"}, "requires": {"oidc": "web"}}]));
+        let c = cookie(&f, Some("at"));
+        let get = |f: &Fixture, path: &str| run(f, &request("GET", path, &[("cookie", &c)]));
+        // Not asked for: no filter state, no line.
+        let out = get(&f, "/");
+        assert!(out.filter_state.is_empty() && out.notice.is_none());
+        f.cfg.filter_state = true;
+        f.cfg.authorization = Some(
+            crate::policy::authz::compile(
+                "authorization",
+                serde_json::from_value(json!({"policies": [
+                    {"name": "audit", "action": "AUDIT", "rules": [{}]},
+                    {"name": "no-admin", "action": "DENY", "dry_run": true,
+                     "rules": [{"to": [{"operation": {"paths": ["/admin"]}}]}]},
+                    {"name": "users", "action": "ALLOW",
+                     "rules": [{"when": [{"key": "request.auth.claims[sub]", "values": ["alice"]}]}]}
+                ]}))
+                .unwrap(),
+            )
+            .unwrap(),
+        );
+        let out = get(&f, "/admin");
+        assert!(matches!(out.decision, Decision::Continue(_)));
+        let state: std::collections::BTreeMap<_, _> = out.filter_state.iter().cloned().collect();
+        assert_eq!(state[STATE_RESULT], "allowed");
+        assert_eq!(
+            state[STATE_PRINCIPAL],
+            format!("{}/alice", crate::login::testing::ISS)
+        );
+        assert_eq!(state[STATE_PROVIDER], "oidc.web");
+        assert_eq!(state[STATE_POLICIES], "audit,no-admin,users");
+        assert_eq!(state[STATE_DRY_RUN], "denied_authorization");
+        assert!(state[STATE_CLAIMS].contains("\"email\":\"alice@example.com\""));
+        assert!(out.tally.contains(Counter::DryRunDenied));
+        let line = out.notice.unwrap();
+        assert!(
+            line.ends_with("result allowed; dry run: denied_authorization by no-admin"),
+            "{line}"
+        );
+        // A refusal before any token: the result, nothing else.
+        let out = run(&f, &request("GET", "/", &[]));
+        assert_eq!(
+            out.filter_state,
+            vec![(STATE_RESULT, "denied_missing".to_string())]
+        );
+    }
+
+    #[test]
     fn tampered_or_foreign_sessions_count_as_none() {
         let f = fixture(json!([{"match": {"prefix": "/"}, "requires": {"oidc": "web"}}]));
         let good = cookie(&f, Some("at"));

@@ -851,6 +851,80 @@ mod tests {
     }
 
     #[test]
+    fn dry_run_and_audit_are_reported_never_enforced() {
+        let a = authz(
+            r#"{"policies":[
+              {"name":"audit","action":"AUDIT","rules":[{}]},
+              {"name":"shadow-deny","action":"DENY","dry_run":true,"rules":[{"to":[{"operation":{"paths":["/x"]}}]}]},
+              {"name":"shadow-allow","action":"ALLOW","dry_run":true,"rules":[{"to":[{"operation":{"paths":["/y"]}}]}]}
+            ]}"#,
+        );
+        // No enforced ALLOW policy: a dry-run ALLOW that does not match denies nothing.
+        let r = a.evaluate(&req("GET", "/z"), None);
+        assert!(r.allowed);
+        assert_eq!(r.decided_by, None);
+        assert_eq!(r.matched, vec![0]);
+        assert_eq!(
+            r.dry_run,
+            Some(Verdict {
+                allowed: false,
+                decided_by: None
+            })
+        );
+        let r = a.evaluate(&req("GET", "/x"), None);
+        assert!(r.allowed, "a dry-run DENY is not enforced");
+        assert_eq!(
+            r.dry_run,
+            Some(Verdict {
+                allowed: false,
+                decided_by: Some(1)
+            })
+        );
+        assert_eq!(
+            r.events(&a).collect::<Vec<_>>(),
+            vec![(0, PolicyCounter::Audit), (1, PolicyCounter::DryRunDenied)]
+        );
+        let r = a.evaluate(&req("GET", "/y"), None);
+        assert_eq!(
+            r.events(&a).collect::<Vec<_>>(),
+            vec![(0, PolicyCounter::Audit), (2, PolicyCounter::DryRunAllowed)]
+        );
+        assert!(r.dry_run.unwrap().allowed);
+        assert_eq!(a.names(&[2, 0]), "shadow-allow,audit");
+    }
+
+    #[test]
+    fn the_denier_is_never_an_audit_policy() {
+        let a = authz(
+            r#"{"policies":[
+              {"name":"audit","action":"AUDIT","rules":[{}]},
+              {"name":"deny","action":"DENY","rules":[{"to":[{"operation":{"paths":["/d"]}}]}]},
+              {"name":"allow","action":"ALLOW","rules":[{"to":[{"operation":{"paths":["/a","/d"]}}]}]}
+            ]}"#,
+        );
+        let r = a.evaluate(&req("GET", "/none"), None);
+        assert!(!r.allowed);
+        assert_eq!((r.decided_by, r.dry_run), (None, None));
+        assert_eq!(r.matched, vec![0]);
+        let r = a.evaluate(&req("GET", "/d"), None);
+        assert_eq!((r.allowed, r.decided_by), (false, Some(1)));
+        assert_eq!(
+            r.matched,
+            vec![0, 1, 2],
+            "every matching policy is reported"
+        );
+        assert_eq!(
+            r.events(&a).collect::<Vec<_>>(),
+            vec![(1, PolicyCounter::Denied), (0, PolicyCounter::Audit)]
+        );
+        let r = a.evaluate(&req("GET", "/a"), None);
+        assert_eq!(
+            r.events(&a).collect::<Vec<_>>(),
+            vec![(2, PolicyCounter::Allowed), (0, PolicyCounter::Audit)]
+        );
+    }
+
+    #[test]
     fn principals_and_operations() {
         let a = authz(
             r#"{"policies":[{"action":"ALLOW","rules":[{"from":[{"source":{"request_principals":["https://i.example//*"]}}],

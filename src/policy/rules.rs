@@ -464,6 +464,7 @@ fn compile_list(
 mod tests {
     use super::*;
     use crate::policy::path_index::testing::{random_path, Rng};
+    use crate::request::connection::Connection;
 
     fn req(method: &str, path: &str, host: &str) -> Request {
         Request::new(vec![
@@ -502,6 +503,71 @@ mod tests {
         assert!(!r.route.matches(&req("GET", "/a/v2/x", "h")));
         let r = rule(r#"{"match":{"prefix":"/","hosts":["SVC2.example.com"]}}"#).unwrap();
         assert!(r.route.matches(&req("GET", "/", "svc2.EXAMPLE.com:443")));
+    }
+
+    #[test]
+    fn headers_query_parameters_and_route_attributes() {
+        let r = rule(
+            r#"{"match":{"prefix":"/","headers":[{"name":"X-Env","string_match":{"prefix":"prod"}},
+                {"name":"x-flag","present_match":false}],
+                "query_parameters":[{"name":"debug","present_match":true},{"name":"v","string_match":{"exact":"2"}}]}}"#,
+        )
+        .unwrap();
+        let with = |headers: &[(&str, &str)], path: &str| {
+            let mut h = vec![(":path".to_string(), path.to_string())];
+            h.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+            r.route.matches(&Request::new(h))
+        };
+        assert!(with(&[("x-env", "prod-1")], "/a?debug&v=2"));
+        assert!(with(&[("x-env", "prod-1")], "/a?v=2&debug=0"));
+        assert!(!with(&[("x-env", "dev")], "/a?debug&v=2"));
+        assert!(!with(&[("x-env", "prod"), ("x-flag", "")], "/a?debug&v=2"));
+        assert!(!with(&[("x-env", "prod")], "/a?debugx&v=2"));
+        assert!(!with(&[("x-env", "prod")], "/a?debug&v=2x"));
+        assert!(!with(&[("x-env", "prod")], "/a?debug&V=2"));
+        // Several values of a header are matched joined by commas, as Envoy does.
+        assert!(with(&[("x-env", "prod"), ("x-env", "dev")], "/a?debug&v=2"));
+        assert!(!with(
+            &[("x-env", "dev"), ("x-env", "prod")],
+            "/a?debug&v=2"
+        ));
+
+        let set = RuleSet::new(vec![
+            rule(r#"{"match":{"prefix":"/","route_names":["admin","ops"]}}"#).unwrap(),
+            rule(r#"{"match":{"prefix":"/","route_metadata":{"tier":"gold","team":"a"}}}"#)
+                .unwrap(),
+            rule(r#"{"match":{"prefix":"/","route_metadata":{"team":"b"}}}"#).unwrap(),
+        ]);
+        assert!(set.uses_route);
+        assert_eq!(set.route_metadata_keys, vec!["team", "tier"]);
+        let on = |name: Option<&'static str>, team: Option<&'static str>| {
+            let mut req = Request::new(vec![(":path".into(), "/".into())]);
+            req.connection = Connection::new(
+                move |a| match a {
+                    Attr::RouteName => name.map(String::from),
+                    Attr::RouteMetadata(0) => team.map(String::from),
+                    Attr::RouteMetadata(1) => Some("gold".into()),
+                    _ => None,
+                },
+                2,
+            );
+            set.find(&req)
+                .and_then(|f| set.rules.iter().position(|r| std::ptr::eq(r, f)))
+        };
+        assert_eq!(on(Some("ops"), None), Some(0));
+        assert_eq!(on(Some("web"), Some("a")), Some(1));
+        assert_eq!(on(None, Some("b")), Some(2));
+        assert_eq!(on(None, Some("c")), None);
+        assert!(!RuleSet::new(vec![rule(r#"{"match":{"prefix":"/"}}"#).unwrap()]).uses_route);
+        let e = rule(r#"{"match":{"prefix":"/","headers":[{"name":"x","present_match":true,"string_match":{"exact":"a"}}]}}"#)
+            .unwrap_err();
+        assert_eq!(e.path, "rules[0].match.headers[0]");
+        let e = rule(r#"{"match":{"prefix":"/","query_parameters":[{"name":"x","string_match":{"safe_regex":{"regex":"("}}}]}}"#)
+            .unwrap_err();
+        assert_eq!(
+            e.path,
+            "rules[0].match.query_parameters[0].string_match.safe_regex.regex"
+        );
     }
 
     #[test]
