@@ -1,21 +1,26 @@
 //! The order of work for one request, with no host in sight: CORS, header sanitizing, rule
-//! match, authentication, authorization, then the edits for the upstream request.
+//! match, authentication, authorization, then the edits for the upstream request; and what
+//! the request tells the rest of Envoy (filter state, the AUDIT and dry-run report).
+
+use std::rc::Rc;
 
 use crate::authn::authenticator::{Authenticator, Keys, Limit, VerifiedToken};
 use crate::config::{FilterConfig, Routing};
 use crate::jwt::claims;
 use crate::jwt::error::AuthError;
+use crate::jwt::token::Jwt;
 use crate::login::callback::{self, Begin, Exchange};
 use crate::login::refresh::{self, Refresh};
 use crate::login::{answer, identity};
 use crate::oidc::cookies;
 use crate::oidc::random::Random;
-use crate::policy::authz::Identity;
+use crate::oidc::session::Opened;
+use crate::policy::authz::{Action, AuthzResult, Identity};
 use crate::policy::cors::CorsDecision;
 use crate::reply::{self, LocalReply};
 use crate::request::extractor;
 use crate::request::view::{Request, RequestEdits};
-use crate::stats::{Counter, OidcCounter, Tally};
+use crate::stats::{self, Counter, OidcCounter, Tally};
 
 #[derive(Debug)]
 pub enum Decision {
@@ -48,7 +53,59 @@ pub struct Outcome {
     pub oidc_event: Option<(usize, OidcCounter)>,
     /// A line worth a warning (a session trimmed to fit its cookies).
     pub warning: Option<String>,
+    /// Whom the request was decided for.
+    pub who: Option<Who>,
+    /// What authorization found, when it ran.
+    pub authz: Option<AuthzResult>,
+    /// Filter state to set (`filter_state: true` and a decided request): name, value.
+    pub filter_state: Vec<(&'static str, String)>,
+    /// An info line about matching AUDIT or dry-run policies (the host rate-limits them).
+    pub notice: Option<String>,
 }
+
+/// The identity a request was decided with.
+#[derive(Debug, Clone)]
+pub enum Who {
+    /// The first verified token, and the provider that verified it.
+    Token { provider: usize, jwt: Rc<Jwt> },
+    /// A browser session of `oidc` entry `entry`.
+    Session { entry: usize, opened: Rc<Opened> },
+}
+
+impl Who {
+    pub fn jwt(&self) -> &Jwt {
+        match self {
+            Self::Token { jwt, .. } => jwt,
+            Self::Session { opened, .. } => &opened.jwt,
+        }
+    }
+
+    /// The provider's name; for a session, its key provider's (`oidc.<name>`).
+    pub fn provider<'c>(&self, cfg: &'c FilterConfig) -> Option<&'c str> {
+        let i = match self {
+            Self::Token { provider, .. } => *provider,
+            Self::Session { entry, .. } => cfg.oidc.get(*entry)?.keys,
+        };
+        cfg.providers.get(i).map(|p| p.name.as_str())
+    }
+
+    /// `<iss>/<sub>`, when both are present.
+    pub fn principal(&self) -> Option<String> {
+        let jwt = self.jwt();
+        match (jwt.iss.as_deref(), jwt.sub.as_deref()) {
+            (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => Some(format!("{i}/{s}")),
+            _ => None,
+        }
+    }
+}
+
+/// Filter state names: Envoy shows each as `%FILTER_STATE(wasm.<name>:PLAIN)%`.
+pub const STATE_PRINCIPAL: &str = "jwt_authz.principal";
+pub const STATE_PROVIDER: &str = "jwt_authz.provider";
+pub const STATE_CLAIMS: &str = "jwt_authz.claims";
+pub const STATE_RESULT: &str = "jwt_authz.result";
+pub const STATE_POLICIES: &str = "jwt_authz.policies";
+pub const STATE_DRY_RUN: &str = "jwt_authz.dry_run_result";
 
 impl Outcome {
     fn reply(reply: LocalReply, reason: Option<String>, tally: Tally) -> Self {
@@ -60,6 +117,10 @@ impl Outcome {
             tally,
             oidc_event: None,
             warning: None,
+            who: None,
+            authz: None,
+            filter_state: Vec::new(),
+            notice: None,
         }
     }
 }
@@ -72,6 +133,94 @@ fn with_cors(mut reply: LocalReply, cors: &[(String, String)]) -> LocalReply {
 /// Runs the filter on a request. `may_refresh` is false when the request comes back from a
 /// session refresh, which must not start another.
 pub fn on_request_headers<K: Keys>(
+    cfg: &FilterConfig,
+    keys: &K,
+    req: &Request,
+    now: u64,
+    rng: &mut dyn Random,
+    may_refresh: bool,
+) -> Outcome {
+    let mut out = decide(cfg, keys, req, now, rng, may_refresh);
+    report(cfg, req, &mut out);
+    out
+}
+
+/// The AUDIT and dry-run line, and the filter state when asked for. Nothing to do (and no
+/// allocation) for a request that no AUDIT or dry-run policy concerns, without filter state.
+fn report(cfg: &FilterConfig, req: &Request, out: &mut Outcome) {
+    let authz = cfg.authorization.as_ref();
+    let policies = || match (authz, &out.authz) {
+        (Some(a), Some(r)) if !r.matched.is_empty() => Some(a.names(&r.matched)),
+        _ => None,
+    };
+    let dry_run = out.authz.as_ref().and_then(|r| r.dry_run);
+    let dry_run_code = |allowed: bool| {
+        if allowed {
+            Counter::Allowed.name()
+        } else {
+            Counter::DeniedAuthorization.name()
+        }
+    };
+    if let (Some(a), Some(r)) = (authz, &out.authz) {
+        let noted = r.matched.iter().any(|&i| {
+            a.policies
+                .get(i)
+                .is_some_and(|p| p.dry_run || p.action == Action::Audit)
+        });
+        let dry_run_differs = dry_run.is_some_and(|d| d.allowed != r.allowed);
+        if noted || dry_run_differs {
+            let mut line = format!(
+                "{} {}: policies [{}] matched; principal {}; result {}",
+                req.method(),
+                req.path(),
+                policies().unwrap_or_default(),
+                out.who
+                    .as_ref()
+                    .and_then(Who::principal)
+                    .unwrap_or_else(|| "-".into()),
+                stats::result_code(out.tally).unwrap_or("-"),
+            );
+            if let Some(d) = dry_run {
+                line.push_str(&format!("; dry run: {}", dry_run_code(d.allowed)));
+                if !d.allowed {
+                    let by = d.decided_by.and_then(|i| a.policies.get(i));
+                    line.push_str(&match by {
+                        Some(p) => format!(" by {}", p.name),
+                        None => " (no ALLOW policy matched)".to_string(),
+                    });
+                }
+            }
+            out.notice = Some(line);
+        }
+    }
+    if !cfg.filter_state {
+        return;
+    }
+    let Some(result) = stats::result_code(out.tally) else {
+        return;
+    };
+    let mut state = vec![(STATE_RESULT, result.to_string())];
+    if let Some(who) = &out.who {
+        if let Some(p) = who.principal() {
+            state.push((STATE_PRINCIPAL, p));
+        }
+        if let Some(p) = who.provider(cfg) {
+            state.push((STATE_PROVIDER, p.to_string()));
+        }
+        if let Ok(claims) = serde_json::to_string(&who.jwt().payload) {
+            state.push((STATE_CLAIMS, claims));
+        }
+    }
+    if let Some(p) = policies() {
+        state.push((STATE_POLICIES, p));
+    }
+    if let Some(d) = dry_run {
+        state.push((STATE_DRY_RUN, dry_run_code(d.allowed).to_string()));
+    }
+    out.filter_state = state;
+}
+
+fn decide<K: Keys>(
     cfg: &FilterConfig,
     keys: &K,
     req: &Request,
@@ -103,6 +252,10 @@ pub fn on_request_headers<K: Keys>(
             tally: tally.with(Counter::Denied).with(why),
             oidc_event: None,
             warning: None,
+            who: None,
+            authz: None,
+            filter_state: Vec::new(),
+            notice: None,
         };
 
     let mut edits = RequestEdits::default();
@@ -220,6 +373,18 @@ pub fn on_request_headers<K: Keys>(
         .as_ref()
         .filter(|_| verified.is_empty())
         .map(|(_, s)| &s.jwt);
+    let who = match (verified.first(), &session) {
+        (Some(v), _) => Some(Who::Token {
+            provider: v.provider,
+            jwt: v.jwt.clone(),
+        }),
+        (None, Some((i, s))) => Some(Who::Session {
+            entry: *i,
+            opened: s.clone(),
+        }),
+        (None, None) => None,
+    };
+    let mut authz_result = None;
     if let Some(authz) = &cfg.authorization {
         let identity = match (verified.first(), &session_jwt) {
             (Some(v), _) => cfg.providers.get(v.provider).map(|p| Identity {
@@ -234,18 +399,28 @@ pub fn on_request_headers<K: Keys>(
         };
         let result = authz.evaluate(req, identity.as_ref());
         if !result.allowed {
-            return refuse(
+            let by = result
+                .decided_by
+                .and_then(|i| authz.policies.get(i))
+                .map(|p| p.name.as_str());
+            let mut out = refuse(
                 tally,
-                reply::rbac_denied(),
-                if result.matched.is_empty() {
-                    "authorization denied: no ALLOW policy matched".to_string()
-                } else {
-                    format!("authorization denied by {}", result.matched.join(","))
+                reply::rbac_denied(by),
+                match by {
+                    Some(name) => format!("authorization denied by {name}"),
+                    None => "authorization denied: no ALLOW policy matched".to_string(),
                 },
                 Vec::new(),
                 Counter::DeniedAuthorization,
             );
+            out.who = who;
+            out.authz = Some(result);
+            return out;
         }
+        if result.dry_run.is_some_and(|d| !d.allowed) {
+            tally.add(Counter::DryRunDenied);
+        }
+        authz_result = Some(result);
     }
 
     for v in &verified {
@@ -264,6 +439,10 @@ pub fn on_request_headers<K: Keys>(
         tally: tally.with(Counter::Allowed),
         oidc_event: None,
         warning: None,
+        who,
+        authz: authz_result,
+        filter_state: Vec::new(),
+        notice: None,
     }
 }
 
@@ -531,6 +710,55 @@ mod tests {
             panic!()
         };
         assert!(edits.remove.contains(&"authorization".to_string()));
+    }
+
+    #[test]
+    fn filter_state_and_the_audit_line_report_the_decision() {
+        let mut f = fixture(json!([{"match": {"prefix": "/"}, "requires": {"oidc": "web"}}]));
+        let c = cookie(&f, Some("at"));
+        let get = |f: &Fixture, path: &str| run(f, &request("GET", path, &[("cookie", &c)]));
+        // Not asked for: no filter state, no line.
+        let out = get(&f, "/");
+        assert!(out.filter_state.is_empty() && out.notice.is_none());
+        f.cfg.filter_state = true;
+        f.cfg.authorization = Some(
+            crate::policy::authz::compile(
+                "authorization",
+                serde_json::from_value(json!({"policies": [
+                    {"name": "audit", "action": "AUDIT", "rules": [{}]},
+                    {"name": "no-admin", "action": "DENY", "dry_run": true,
+                     "rules": [{"to": [{"operation": {"paths": ["/admin"]}}]}]},
+                    {"name": "users", "action": "ALLOW",
+                     "rules": [{"when": [{"key": "request.auth.claims[sub]", "values": ["alice"]}]}]}
+                ]}))
+                .unwrap(),
+            )
+            .unwrap(),
+        );
+        let out = get(&f, "/admin");
+        assert!(matches!(out.decision, Decision::Continue(_)));
+        let state: std::collections::BTreeMap<_, _> = out.filter_state.iter().cloned().collect();
+        assert_eq!(state[STATE_RESULT], "allowed");
+        assert_eq!(
+            state[STATE_PRINCIPAL],
+            format!("{}/alice", crate::login::testing::ISS)
+        );
+        assert_eq!(state[STATE_PROVIDER], "oidc.web");
+        assert_eq!(state[STATE_POLICIES], "audit,no-admin,users");
+        assert_eq!(state[STATE_DRY_RUN], "denied_authorization");
+        assert!(state[STATE_CLAIMS].contains("\"email\":\"alice@example.com\""));
+        assert!(out.tally.contains(Counter::DryRunDenied));
+        let line = out.notice.unwrap();
+        assert!(
+            line.ends_with("result allowed; dry run: denied_authorization by no-admin"),
+            "{line}"
+        );
+        // A refusal before any token: the result, nothing else.
+        let out = run(&f, &request("GET", "/", &[]));
+        assert_eq!(
+            out.filter_state,
+            vec![(STATE_RESULT, "denied_missing".to_string())]
+        );
     }
 
     #[test]

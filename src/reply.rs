@@ -9,6 +9,35 @@ pub struct LocalReply {
     pub status: u32,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// Envoy's response code details (`%RESPONSE_CODE_DETAILS%`), as [`details`] makes them.
+    pub details: String,
+}
+
+/// Response code details in `jwt_authn`'s style: `<what>` or `<what>{<why>}`, with every
+/// whitespace or control character of `why` turned into `_` (Envoy refuses details with
+/// spaces): `jwt_authz_denied{Jwt_is_expired}`, `jwt_authz_denied{rbac:orders-read}`.
+pub fn details(what: &str, why: Option<&str>) -> String {
+    match why {
+        None => what.to_string(),
+        Some(why) => {
+            let why: String = why
+                .chars()
+                .map(|c| {
+                    if c.is_whitespace() || c.is_control() {
+                        '_'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            format!("{what}{{{why}}}")
+        }
+    }
+}
+
+/// The details of a refusal with body `body`.
+pub fn denied_details(body: &str) -> String {
+    details("jwt_authz_denied", Some(body))
 }
 
 /// Envoy cuts the path of the realm URI at this many characters (`MaximumUriLength`).
@@ -51,15 +80,19 @@ pub fn auth_failure(err: AuthError, req: &Request, jwks_unavailable_status: u32)
             ("content-type".into(), "text/plain".into()),
         ],
         body: err.message().to_string(),
+        details: denied_details(err.message()),
     }
 }
 
-/// 403 from authorization, as Envoy's RBAC filter sends it: no challenge.
-pub fn rbac_denied() -> LocalReply {
+/// 403 from authorization, as Envoy's RBAC filter sends it: no challenge. `policy`: the DENY
+/// policy that refused (details `rbac:<name>`), or none when no ALLOW policy matched
+/// (`rbac:none`, as RBAC's `matched_policy[none]`).
+pub fn rbac_denied(policy: Option<&str>) -> LocalReply {
     LocalReply {
         status: 403,
         headers: vec![("content-type".into(), "text/plain".into())],
         body: "RBAC: access denied".into(),
+        details: denied_details(&format!("rbac:{}", policy.unwrap_or("none"))),
     }
 }
 
@@ -95,6 +128,21 @@ mod tests {
         assert_eq!(
             auth_failure(AuthError::JwksFetchFail, &req("/"), 503).status,
             503
+        );
+    }
+
+    #[test]
+    fn details_have_no_spaces() {
+        let r = auth_failure(AuthError::Expired, &req("/"), 401);
+        assert_eq!(r.details, "jwt_authz_denied{Jwt_is_expired}");
+        assert_eq!(
+            rbac_denied(Some("a b\tc")).details,
+            "jwt_authz_denied{rbac:a_b_c}"
+        );
+        assert_eq!(rbac_denied(None).details, "jwt_authz_denied{rbac:none}");
+        assert_eq!(
+            details("jwt_authz_cors_preflight", None),
+            "jwt_authz_cors_preflight"
         );
     }
 

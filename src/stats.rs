@@ -4,9 +4,9 @@
 
 use crate::jwt::error::AuthError;
 
-/// Every name starts with this; Envoy shows plugin metrics under `wasmcustom.` on `/stats`
-/// and without that prefix on its Prometheus endpoint.
-pub const PREFIX: &str = "jwt_authz.";
+/// Every name starts with `<stat_prefix>.`, by default this; Envoy shows plugin metrics under
+/// `wasmcustom.` on `/stats` and without that prefix on its Prometheus endpoint.
+pub const DEFAULT_PREFIX: &str = "jwt_authz";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counter {
@@ -31,10 +31,12 @@ pub enum Counter {
     JwtCacheMiss,
     /// A request met `max_tokens_per_request` or `max_signature_checks_per_request`.
     LimitReached,
+    /// Allowed, but the decision with the dry-run policies enforced would have denied it.
+    DryRunDenied,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 15] = [
+    pub const ALL: [Counter; 16] = [
         Counter::Allowed,
         Counter::Denied,
         Counter::DeniedMissing,
@@ -50,9 +52,10 @@ impl Counter {
         Counter::JwtCacheHit,
         Counter::JwtCacheMiss,
         Counter::LimitReached,
+        Counter::DryRunDenied,
     ];
 
-    /// The name after [`PREFIX`].
+    /// The name after the prefix.
     pub fn name(self) -> &'static str {
         match self {
             Counter::Allowed => "allowed",
@@ -70,6 +73,7 @@ impl Counter {
             Counter::JwtCacheHit => "jwt_cache_hit",
             Counter::JwtCacheMiss => "jwt_cache_miss",
             Counter::LimitReached => "limit_reached",
+            Counter::DryRunDenied => "dry_run_denied",
         }
     }
 
@@ -90,9 +94,80 @@ impl Counter {
     }
 }
 
+/// The reason code of a request the filter decided, as in the counters: `allowed`, the
+/// denial reason (`denied_expired`, `denied_authorization`, ...), or
+/// `cors_preflight_answered`; `None` for a step that decides nothing yet.
+pub fn result_code(tally: Tally) -> Option<&'static str> {
+    if tally.contains(Counter::Allowed) {
+        return Some(Counter::Allowed.name());
+    }
+    if tally.contains(Counter::CorsPreflightAnswered) {
+        return Some(Counter::CorsPreflightAnswered.name());
+    }
+    if !tally.contains(Counter::Denied) {
+        return None;
+    }
+    let reason = [
+        Counter::DeniedMissing,
+        Counter::DeniedInvalid,
+        Counter::DeniedExpired,
+        Counter::DeniedAudience,
+        Counter::DeniedAuthorization,
+        Counter::DeniedJwks,
+    ]
+    .into_iter()
+    .find(|c| tally.contains(*c))
+    .unwrap_or(Counter::Denied);
+    Some(reason.name())
+}
+
 /// Full metric name of a per-provider counter (key-set fetches).
-pub fn provider_name(provider: &str, counter: Counter) -> String {
-    format!("{PREFIX}provider.{provider}.{}", counter.name())
+pub fn provider_name(prefix: &str, provider: &str, counter: Counter) -> String {
+    format!("{prefix}.provider.{provider}.{}", counter.name())
+}
+
+/// Per authorization policy: `<prefix>.policy.<name>.<event>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyCounter {
+    /// The first matching ALLOW policy of a request authorization let through.
+    Allowed,
+    /// The DENY policy that refused a request.
+    Denied,
+    /// A matching AUDIT policy.
+    Audit,
+    /// A matching dry-run ALLOW policy: it would have allowed.
+    DryRunAllowed,
+    /// A matching dry-run DENY policy: it would have denied.
+    DryRunDenied,
+}
+
+impl PolicyCounter {
+    pub const ALL: [PolicyCounter; 5] = [
+        PolicyCounter::Allowed,
+        PolicyCounter::Denied,
+        PolicyCounter::Audit,
+        PolicyCounter::DryRunAllowed,
+        PolicyCounter::DryRunDenied,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyCounter::Allowed => "allowed",
+            PolicyCounter::Denied => "denied",
+            PolicyCounter::Audit => "audit",
+            PolicyCounter::DryRunAllowed => "dry_run_allowed",
+            PolicyCounter::DryRunDenied => "dry_run_denied",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Full metric name of an authorization policy's counter.
+pub fn policy_name(prefix: &str, policy: &str, counter: PolicyCounter) -> String {
+    format!("{prefix}.policy.{policy}.{}", counter.name())
 }
 
 /// Per `oidc` entry: `jwt_authz.oidc.<name>.<event>`.
@@ -141,8 +216,8 @@ impl OidcCounter {
 }
 
 /// Full metric name of an `oidc` entry's counter.
-pub fn oidc_name(entry: &str, counter: OidcCounter) -> String {
-    format!("{PREFIX}oidc.{entry}.{}", counter.name())
+pub fn oidc_name(prefix: &str, entry: &str, counter: OidcCounter) -> String {
+    format!("{prefix}.oidc.{entry}.{}", counter.name())
 }
 
 /// The counters one request moves.
@@ -208,8 +283,35 @@ mod tests {
             Counter::DeniedJwks
         );
         assert_eq!(
-            provider_name("idp", Counter::JwksFetchFailed),
+            provider_name("jwt_authz", "idp", Counter::JwksFetchFailed),
             "jwt_authz.provider.idp.jwks_fetch_failed"
         );
+        assert_eq!(
+            policy_name("edge", "p", PolicyCounter::DryRunDenied),
+            "edge.policy.p.dry_run_denied"
+        );
+    }
+
+    #[test]
+    fn result_codes_name_the_reason() {
+        let denied = Tally::default().with(Counter::Denied);
+        assert_eq!(
+            result_code(denied.with(Counter::DeniedExpired)),
+            Some("denied_expired")
+        );
+        assert_eq!(
+            result_code(denied.with(Counter::DeniedAuthorization)),
+            Some("denied_authorization")
+        );
+        assert_eq!(result_code(denied), Some("denied"));
+        assert_eq!(
+            result_code(
+                Tally::default()
+                    .with(Counter::Allowed)
+                    .with(Counter::JwtCacheHit)
+            ),
+            Some("allowed")
+        );
+        assert_eq!(result_code(Tally::default()), None);
     }
 }

@@ -297,6 +297,28 @@ fn oidc_keys(o: &crate::oidc::config::OidcProvider) -> Provider {
 }
 
 /// A numeric field's value, or its default, refused outside `range`.
+/// Distinct `route_metadata` keys over all rules (each one a property read when used).
+const MAX_ROUTE_METADATA_KEYS: usize = 64;
+
+/// `stat_prefix`: what Envoy accepts in a stat name segment, without dots at the ends.
+fn stat_prefix(raw: Option<String>) -> Result<String, ConfigError> {
+    let p = raw.unwrap_or_else(|| crate::stats::DEFAULT_PREFIX.to_string());
+    let ok = !p.is_empty()
+        && p.len() <= 64
+        && !p.starts_with('.')
+        && !p.ends_with('.')
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(p)
+    } else {
+        Err(ConfigError::at(
+            "stat_prefix",
+            format!("{p:?}: 1-64 of [A-Za-z0-9_.-], not starting or ending with a dot"),
+        ))
+    }
+}
+
 fn within(
     field: &str,
     value: Option<usize>,
@@ -365,7 +387,14 @@ fn compile(
                     &names,
                 )?);
             }
-            Routing::Rules(Box::new(RuleSet::new(out)))
+            let set = RuleSet::new(out);
+            if set.route_metadata_keys.len() > MAX_ROUTE_METADATA_KEYS {
+                return Err(ConfigError::at(
+                    "rules",
+                    format!("more than {MAX_ROUTE_METADATA_KEYS} distinct route_metadata keys"),
+                ));
+            }
+            Routing::Rules(Box::new(set))
         }
         None => {
             if providers.is_empty() {
@@ -460,6 +489,8 @@ fn compile(
         })
         .collect();
     Ok(FilterConfig {
+        stat_prefix: stat_prefix(raw.stat_prefix)?,
+        filter_state: raw.filter_state,
         providers,
         oidc,
         index,

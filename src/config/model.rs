@@ -74,6 +74,10 @@ pub struct OidcLogin {
 }
 
 pub struct FilterConfig {
+    /// Every counter name starts with `<stat_prefix>.`.
+    pub stat_prefix: String,
+    /// Set Envoy filter state (`wasm.jwt_authz.*`) on every request the filter decides.
+    pub filter_state: bool,
     /// The configuration's providers, then one per `oidc` entry (see [`OidcLogin::keys`]).
     pub providers: Vec<Provider>,
     pub oidc: Vec<OidcLogin>,
@@ -99,5 +103,27 @@ pub struct FilterConfig {
 impl FilterConfig {
     pub fn provider_index(&self, name: &str) -> Option<usize> {
         self.providers.iter().position(|p| p.name == name)
+    }
+
+    /// Whether some rule or policy reads the connection's or the route's attributes: only
+    /// then does the host offer them.
+    pub fn reads_attributes(&self) -> bool {
+        let rules = match &self.routing {
+            Routing::Rules(set) => set.uses_route,
+            Routing::Everything(_) => false,
+        };
+        rules
+            || self
+                .authorization
+                .as_ref()
+                .is_some_and(|a| a.uses_connection)
+    }
+
+    /// The `route_metadata` keys rules name, by slot.
+    pub fn route_metadata_keys(&self) -> &[String] {
+        match &self.routing {
+            Routing::Rules(set) => &set.route_metadata_keys,
+            Routing::Everything(_) => &[],
+        }
     }
 }

@@ -93,6 +93,12 @@ pub struct RawConfig {
     pub max_signature_checks_per_request: Option<usize>,
     #[serde(default)]
     pub oidc: BTreeMap<String, RawOidc>,
+    /// Counter names start with `<stat_prefix>.` (default `jwt_authz`).
+    #[serde(default, alias = "statPrefix")]
+    pub stat_prefix: Option<String>,
+    /// Set Envoy filter state (`wasm.jwt_authz.*`) on every decided request.
+    #[serde(default, alias = "filterState")]
+    pub filter_state: bool,
 }
 
 #[derive(Deserialize)]
@@ -202,6 +208,28 @@ pub struct RawRouteMatch {
     pub methods: Option<Vec<String>>,
     #[serde(default)]
     pub hosts: Option<Vec<String>>,
+    /// Envoy route names (`xds.route_name`), any of.
+    #[serde(default, alias = "routeNames")]
+    pub route_names: Option<Vec<String>>,
+    /// Key -> exact value under the route's metadata filter `envoy-jwt-authz`, all of.
+    #[serde(default, alias = "routeMetadata")]
+    pub route_metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub headers: Option<Vec<RawKeyMatcher>>,
+    #[serde(default, alias = "queryParameters")]
+    pub query_parameters: Option<Vec<RawKeyMatcher>>,
+}
+
+/// Envoy's `HeaderMatcher` / `QueryParameterMatcher`: a name and one of `string_match`,
+/// `present_match`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyMatcher {
+    pub name: String,
+    #[serde(default, alias = "stringMatch")]
+    pub string_match: Option<RawStringMatcher>,
+    #[serde(default, alias = "presentMatch")]
+    pub present_match: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -300,6 +328,9 @@ pub struct RawPolicy {
     pub action: String,
     #[serde(default)]
     pub rules: Vec<RawAuthzRule>,
+    /// Evaluated and reported, never enforced.
+    #[serde(default, alias = "dryRun")]
+    pub dry_run: bool,
 }
 
 #[derive(Deserialize)]

@@ -1,15 +1,17 @@
 //! Carrying out what the pipeline decided, on the current (effective) stream: a local reply,
-//! or the request's header edits and the CORS headers owed to its response. Shared by the
-//! request context and by the root context when it finishes a request that waited for keys.
+//! or the request's header edits and the CORS headers owed to its response; the counters,
+//! filter state and AUDIT/dry-run lines it reports. Shared by the request context and by the
+//! root context when it finishes a request that waited for keys.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
-use super::log;
 use super::metrics::Metrics;
+use super::{abi, log, recent_ms};
+use crate::config::FilterConfig;
 use crate::pipeline::{Decision, Outcome};
 use crate::reply::LocalReply;
 use crate::request::view::{Request, RequestEdits};
@@ -20,12 +22,67 @@ pub fn send(reply: &LocalReply) -> Action {
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    if let Err(e) =
-        hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
+    if let Err(status) =
+        abi::send_local_response(reply.status, &reply.details, &headers, &reply.body)
     {
-        log(LogLevel::Error, &format!("local reply failed: {e:?}"));
+        log(
+            LogLevel::Error,
+            &format!("local reply failed: host status {status}"),
+        );
     }
     Action::Pause
+}
+
+/// AUDIT and dry-run lines per VM and second; the rest are counted and the count is told on
+/// the next line that goes out.
+const NOTICES_PER_SECOND: u32 = 10;
+
+thread_local! {
+    /// (second the budget is for, lines sent in it, lines suppressed since the last one sent)
+    static NOTICES: Cell<(u64, u32, u64)> = const { Cell::new((0, 0, 0)) };
+}
+
+fn notice(line: &str) {
+    let second = recent_ms().unwrap_or(0) / 1000;
+    let (mut at, mut sent, mut suppressed) = NOTICES.get();
+    if second != at {
+        (at, sent) = (second, 0);
+    }
+    if sent >= NOTICES_PER_SECOND {
+        NOTICES.set((at, sent, suppressed.saturating_add(1)));
+        return;
+    }
+    if suppressed > 0 {
+        log(
+            LogLevel::Info,
+            &format!("{line} ({suppressed} similar lines suppressed before this one)"),
+        );
+        suppressed = 0;
+    } else {
+        log(LogLevel::Info, line);
+    }
+    NOTICES.set((at, sent + 1, suppressed));
+}
+
+/// What a decided request tells the rest of Envoy: filter state (when configured), the
+/// counters of the policies it matched, the AUDIT/dry-run line.
+fn report(cfg: &FilterConfig, outcome: &Outcome, metrics: &Metrics) {
+    for (name, value) in &outcome.filter_state {
+        if let Err(status) = abi::set_property(name, value) {
+            log(
+                LogLevel::Warn,
+                &format!("cannot set filter state {name}: host status {status}"),
+            );
+        }
+    }
+    if let (Some(a), Some(r)) = (&cfg.authorization, &outcome.authz) {
+        for (i, c) in r.events(a) {
+            metrics.policy(i, c);
+        }
+    }
+    if let Some(line) = &outcome.notice {
+        notice(line);
+    }
 }
 
 /// Fails closed: any error of the host while editing means the request is not forwarded.
@@ -47,12 +104,14 @@ pub fn internal_error(why: &str) -> Action {
         status: 500,
         headers: vec![("content-type".into(), "text/plain".into())],
         body: "Internal error in JWT filter".into(),
+        details: crate::reply::details("jwt_authz_internal_error", None),
     })
 }
 
 /// Carries out the pipeline's decision on the current (effective) stream. `resume` is true
 /// when the stream was paused waiting for keys.
 pub fn carry_out(
+    cfg: &FilterConfig,
     req: &Request,
     outcome: Outcome,
     response_headers: &Rc<RefCell<Vec<(String, String)>>>,
@@ -60,6 +119,7 @@ pub fn carry_out(
     resume: bool,
 ) -> Action {
     metrics.count(outcome.tally);
+    report(cfg, &outcome, metrics);
     if let Some((i, e)) = outcome.oidc_event {
         metrics.oidc(i, e);
     }

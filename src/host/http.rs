@@ -74,9 +74,14 @@ impl HttpContext for Filter {
         let Some(now_ms) = recent_ms() else {
             return internal_error("host clock unavailable");
         };
-        let connection = match &keys.borrow().config().authorization {
-            Some(a) if a.uses_connection => properties::connection(self.context_id),
-            _ => Connection::default(),
+        let connection = {
+            let k = keys.borrow();
+            let cfg = k.config();
+            if cfg.reads_attributes() {
+                properties::connection(self.context_id, cfg.route_metadata_keys().into())
+            } else {
+                Connection::default()
+            }
         };
         let req = Request {
             headers,

@@ -188,7 +188,16 @@ impl LoginOps {
         let kind = match outcome.decision {
             Decision::Exchange(ex) => Kind::Exchange(ex),
             Decision::Refresh(r) => Kind::Refresh(r),
-            _ => return carry_out(request, outcome, response_headers, vm.metrics, resume),
+            _ => {
+                return carry_out(
+                    vm.config,
+                    request,
+                    outcome,
+                    response_headers,
+                    vm.metrics,
+                    resume,
+                )
+            }
         };
         let timeout = vm
             .config
@@ -472,7 +481,14 @@ impl LoginOps {
         }
         match outcome.decision {
             Decision::Reply(_) | Decision::Continue(_) => {
-                carry_out(&request, outcome, &op.response_headers, vm.metrics, true);
+                carry_out(
+                    vm.config,
+                    &request,
+                    outcome,
+                    &op.response_headers,
+                    vm.metrics,
+                    true,
+                );
             }
             // Cannot happen without `may_refresh`, nor on a callback path.
             _ => {

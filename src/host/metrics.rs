@@ -1,7 +1,9 @@
 //! The filter's counters as Envoy stats. Each VM defines them by name; Envoy backs equal names
 //! with one counter, so the workers' counts add up. Per-request counts are kept in the VM and
 //! flushed from the root context's tick (at most 0.1 s late): two host calls fewer on
-//! every request. A host that refuses a metric only loses that count, never a request.
+//! every request. Per-policy counters are defined the first time they move (a configuration
+//! with 1,000 policies defines none at load). A host that refuses a metric only loses that
+//! count, never a request.
 
 use std::cell::Cell;
 
@@ -10,7 +12,9 @@ use proxy_wasm::types::{LogLevel, MetricType};
 
 use super::log;
 use crate::config::FilterConfig;
-use crate::stats::{oidc_name, provider_name, Counter, OidcCounter, Tally, PREFIX};
+use crate::stats::{
+    oidc_name, policy_name, provider_name, Counter, OidcCounter, PolicyCounter, Tally,
+};
 
 fn define(name: &str) -> Option<u32> {
     match hostcalls::define_metric(MetricType::Counter, name) {
@@ -42,14 +46,27 @@ pub struct Metrics {
     providers: Vec<(Option<u32>, Option<u32>)>,
     /// Per `oidc` entry, by [`OidcCounter::index`].
     oidc: Vec<Vec<Option<u32>>>,
+    prefix: String,
+    /// Per authorization policy: its name and, by [`PolicyCounter::index`], the pending count
+    /// and the metric (`None` until defined; `Some(None)` when the host refused it).
+    policies: Vec<(String, [PolicySlot; PolicyCounter::ALL.len()])>,
+    /// Some policy count is pending.
+    policies_moved: Cell<bool>,
+}
+
+#[derive(Default)]
+struct PolicySlot {
+    pending: Cell<u64>,
+    id: Cell<Option<Option<u32>>>,
 }
 
 impl Metrics {
     pub fn define(cfg: &FilterConfig) -> Self {
+        let prefix = cfg.stat_prefix.as_str();
         Self {
             ids: Counter::ALL
                 .iter()
-                .map(|c| define(&format!("{PREFIX}{}", c.name())))
+                .map(|c| define(&format!("{prefix}.{}", c.name())))
                 .collect(),
             pending: Counter::ALL.iter().map(|_| Cell::new(0)).collect(),
             providers: cfg
@@ -57,8 +74,8 @@ impl Metrics {
                 .iter()
                 .map(|p| match p.remote {
                     Some(_) => (
-                        define(&provider_name(&p.name, Counter::JwksFetchSuccess)),
-                        define(&provider_name(&p.name, Counter::JwksFetchFailed)),
+                        define(&provider_name(prefix, &p.name, Counter::JwksFetchSuccess)),
+                        define(&provider_name(prefix, &p.name, Counter::JwksFetchFailed)),
                     ),
                     None => (None, None),
                 })
@@ -69,10 +86,49 @@ impl Metrics {
                 .map(|o| {
                     OidcCounter::ALL
                         .iter()
-                        .map(|c| define(&oidc_name(&o.provider.name, *c)))
+                        .map(|c| define(&oidc_name(prefix, &o.provider.name, *c)))
                         .collect()
                 })
                 .collect(),
+            prefix: prefix.to_string(),
+            policies: cfg
+                .authorization
+                .iter()
+                .flat_map(|a| &a.policies)
+                .map(|p| (p.name.clone(), Default::default()))
+                .collect(),
+            policies_moved: Cell::new(false),
+        }
+    }
+
+    /// Counts one event of policy `i` (handed to the host at the next flush).
+    pub fn policy(&self, i: usize, c: PolicyCounter) {
+        if let Some(slot) = self.policies.get(i).and_then(|(_, s)| s.get(c.index())) {
+            slot.pending.set(slot.pending.get().saturating_add(1));
+            self.policies_moved.set(true);
+        }
+    }
+
+    fn flush_policies(&self) {
+        if !self.policies_moved.replace(false) {
+            return;
+        }
+        for (name, slots) in &self.policies {
+            for (c, slot) in PolicyCounter::ALL.iter().zip(slots) {
+                let n = slot.pending.replace(0);
+                if n == 0 {
+                    continue;
+                }
+                let id = match slot.id.get() {
+                    Some(id) => id,
+                    None => {
+                        let id = define(&policy_name(&self.prefix, name, *c));
+                        slot.id.set(Some(id));
+                        id
+                    }
+                };
+                add(id, n);
+            }
         }
     }
 
@@ -99,6 +155,7 @@ impl Metrics {
         for (id, p) in self.ids.iter().zip(&self.pending) {
             add(*id, p.replace(0));
         }
+        self.flush_policies();
     }
 
     pub fn count(&self, tally: Tally) {

@@ -2,6 +2,7 @@
 //! carries out what it decides. Host calls are made through the `Result`-returning
 //! `hostcalls` functions: the SDK's trait helpers unwrap, and a panic would kill the VM.
 
+pub mod abi;
 pub mod decision;
 pub mod header_map;
 pub mod http;

@@ -10,7 +10,7 @@ use crate::oidc::navigation::is_navigation;
 use crate::oidc::random::Random;
 use crate::oidc::session::{NoSession, Session};
 use crate::policy::cors::CorsPolicy;
-use crate::reply::LocalReply;
+use crate::reply::{denied_details, LocalReply};
 use crate::request::view::Request;
 use crate::stats::OidcCounter;
 
@@ -22,6 +22,7 @@ fn text(status: u32, body: &str) -> LocalReply {
             ("cache-control".into(), "no-store".into()),
         ],
         body: body.into(),
+        details: denied_details(body),
     }
 }
 
@@ -41,8 +42,9 @@ pub fn cross_site_refused() -> LocalReply {
     text(403, "Cross-site request refused")
 }
 
-/// A 302 to `location` setting `cookies`; never cached.
-pub fn redirect(location: String, cookies: Vec<String>) -> LocalReply {
+/// A 302 to `location` setting `cookies`; never cached. `details`: `jwt_authz_login` (to
+/// the IdP), `jwt_authz_login_completed` (back from the callback), `jwt_authz_logout`.
+pub fn redirect(location: String, cookies: Vec<String>, details: &str) -> LocalReply {
     let mut headers = vec![
         ("location".to_string(), location),
         ("cache-control".to_string(), "no-store".to_string()),
@@ -52,6 +54,7 @@ pub fn redirect(location: String, cookies: Vec<String>) -> LocalReply {
         status: 302,
         headers,
         body: String::new(),
+        details: details.to_string(),
     }
 }
 
@@ -118,7 +121,7 @@ pub fn no_session(
             let mut set = clears;
             set.extend(start.set_cookies);
             Answer {
-                reply: redirect(start.location, set),
+                reply: redirect(start.location, set, "jwt_authz_login"),
                 event: Some(OidcCounter::LoginStarted),
                 reason: format!("oidc {}: no session ({why:?}), login started", p.name),
                 needs_discovery: false,
@@ -181,7 +184,11 @@ pub fn logout(
         session.and_then(|s| s.id_token.as_deref()),
     );
     (
-        redirect(location, clear_all(&p.session.cookie, cookies)),
+        redirect(
+            location,
+            clear_all(&p.session.cookie, cookies),
+            "jwt_authz_logout",
+        ),
         Some(OidcCounter::Logout),
     )
 }

@@ -259,7 +259,7 @@ pub fn finish<K: Keys>(
     let mut set = stored.set_cookies;
     set.push(ex.clear_flow.clone());
     Finished {
-        reply: redirect(ex.flow.return_to.clone(), set),
+        reply: redirect(ex.flow.return_to.clone(), set, "jwt_authz_login_completed"),
         event: OidcCounter::LoginCompleted,
         reason: None,
         warning,

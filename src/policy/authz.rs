@@ -1,6 +1,8 @@
 //! Claim-based authorization with Istio `AuthorizationPolicy` semantics: DENY first, then
 //! ALLOW when any ALLOW policy exists; AUDIT is evaluated and reported, never blocking.
-//! Unlike Istio, boolean and number claims match their JSON text.
+//! Dry-run policies (Istio's `istio.io/dry-run`, RBAC's shadow rules) are evaluated like their
+//! action and reported, never enforced. Unlike Istio, boolean and number claims match their
+//! JSON text.
 
 use serde_json::Value;
 
@@ -12,6 +14,7 @@ use crate::policy::path_template::{self, PathTemplate};
 use crate::policy::peer::{self, Blocks, Ports};
 use crate::request::connection::Attr;
 use crate::request::view::Request;
+use crate::stats::PolicyCounter;
 
 /// Istio's value syntax: exact, `prefix*`, `*suffix`, `*` (present and non-empty); in
 /// `paths`, also a template with `{*}` and `{**}`.
@@ -213,6 +216,8 @@ pub enum Action {
 pub struct Policy {
     pub name: String,
     pub action: Action,
+    /// Evaluated and reported, never enforced.
+    pub dry_run: bool,
     rules: Vec<AuthzRule>,
 }
 
@@ -230,7 +235,11 @@ pub struct Authorization {
     pub uses_connection: bool,
     /// Policies by the paths their rules can match: a request evaluates only those.
     index: PathIndex,
+    /// Some enforced ALLOW policy exists.
     has_allow: bool,
+    /// Some dry-run policy exists; `dry_run_allow`: some dry-run ALLOW policy.
+    has_dry_run: bool,
+    dry_run_allow: bool,
 }
 
 /// The identity a request carries into authorization: the first verified token, if any.
@@ -239,12 +248,55 @@ pub struct Identity<'a> {
     pub space_delimited: &'a [String],
 }
 
-/// Outcome of authorization for one request.
-#[derive(Debug, PartialEq, Eq)]
+/// Outcome of authorization for one request; policies are positions in
+/// [`Authorization::policies`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthzResult {
     pub allowed: bool,
-    /// The policy that decided a denial, or the AUDIT policies that matched.
-    pub matched: Vec<String>,
+    /// The enforced policy that decided: the DENY that refused, or the first ALLOW that let
+    /// the request through. `None` when no ALLOW matched, or no policy decided.
+    pub decided_by: Option<usize>,
+    /// Every matching policy, of any action, dry-run ones included, in configured order.
+    pub matched: Vec<usize>,
+    /// With dry-run policies configured: the decision had they been enforced too.
+    pub dry_run: Option<Verdict>,
+}
+
+impl AuthzResult {
+    /// The per-policy counters this result moves: the enforced policy that decided
+    /// (`allowed` / `denied`), every matching AUDIT policy (`audit`), every matching dry-run
+    /// ALLOW or DENY policy (`dry_run_allowed` / `dry_run_denied`).
+    pub fn events<'a>(
+        &'a self,
+        authz: &'a Authorization,
+    ) -> impl Iterator<Item = (usize, PolicyCounter)> + 'a {
+        let decider = self.decided_by.map(|i| {
+            let c = if self.allowed {
+                PolicyCounter::Allowed
+            } else {
+                PolicyCounter::Denied
+            };
+            (i, c)
+        });
+        let others = self.matched.iter().filter_map(move |&i| {
+            let p = authz.policies.get(i)?;
+            let c = match (p.action, p.dry_run) {
+                (Action::Audit, _) => PolicyCounter::Audit,
+                (Action::Allow, true) => PolicyCounter::DryRunAllowed,
+                (Action::Deny, true) => PolicyCounter::DryRunDenied,
+                (Action::Allow | Action::Deny, false) => return None,
+            };
+            Some((i, c))
+        });
+        decider.into_iter().chain(others)
+    }
+}
+
+/// A decision and the policy that made it (see [`AuthzResult::decided_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    pub decided_by: Option<usize>,
 }
 
 fn parse_key(at: &str, key: &str) -> Result<Key, ConfigError> {
@@ -399,13 +451,20 @@ pub fn compile(at: &str, raw: RawAuthorization) -> Result<Authorization, ConfigE
         policies.push(Policy {
             name: p.name.unwrap_or_else(|| format!("policies[{i}]")),
             action,
+            dry_run: p.dry_run,
             rules,
         });
     }
     let index = PathIndex::new(policies.len(), |i| {
         policies.get(i).map_or_else(Vec::new, path_keys)
     });
-    let has_allow = policies.iter().any(|p| p.action == Action::Allow);
+    let has_allow = policies
+        .iter()
+        .any(|p| p.action == Action::Allow && !p.dry_run);
+    let has_dry_run = policies.iter().any(|p| p.dry_run);
+    let dry_run_allow = policies
+        .iter()
+        .any(|p| p.action == Action::Allow && p.dry_run);
     let uses_connection = policies.iter().flat_map(|p| &p.rules).any(|r| {
         r.from.iter().any(Source::uses_connection)
             || r.to.iter().any(|o| !o.ports.is_empty())
@@ -416,6 +475,8 @@ pub fn compile(at: &str, raw: RawAuthorization) -> Result<Authorization, ConfigE
         uses_connection,
         index,
         has_allow,
+        has_dry_run,
+        dry_run_allow,
     })
 }
 
@@ -480,40 +541,82 @@ impl Authorization {
         // A policy outside the candidates cannot match the path.
         let candidates = self.index.candidates(req.path());
         self.decide(
-            candidates.into_iter().filter_map(|i| self.policies.get(i)),
+            candidates
+                .into_iter()
+                .filter_map(|i| self.policies.get(i).map(|p| (i, p))),
             req,
             id,
         )
     }
 
     /// DENY before ALLOW over `policies` (in order); ALLOW policies outside them still count
-    /// as existing.
+    /// as existing. Every policy given is evaluated: a DENY match does not hide the AUDIT and
+    /// dry-run policies that match too.
     fn decide<'p>(
         &self,
-        policies: impl Iterator<Item = &'p Policy>,
+        policies: impl Iterator<Item = (usize, &'p Policy)>,
         req: &Request,
         id: Option<&Identity>,
     ) -> AuthzResult {
-        let mut audit = Vec::new();
-        let mut allowed_by = None;
-        for p in policies {
-            let hit = p.rules.iter().any(|r| rule_matches(r, req, id));
+        let mut matched = Vec::new();
+        let (mut denied_by, mut allowed_by) = (None, None);
+        let (mut dry_denied_by, mut dry_allowed_by) = (None, None);
+        for (i, p) in policies {
+            if !p.rules.iter().any(|r| rule_matches(r, req, id)) {
+                continue;
+            }
+            matched.push(i);
+            let (deny, allow) = if p.dry_run {
+                (&mut dry_denied_by, &mut dry_allowed_by)
+            } else {
+                (&mut denied_by, &mut allowed_by)
+            };
             match p.action {
-                Action::Deny if hit => {
-                    return AuthzResult {
-                        allowed: false,
-                        matched: vec![p.name.clone()],
-                    }
+                Action::Deny => {
+                    deny.get_or_insert(i);
                 }
-                Action::Allow if hit && allowed_by.is_none() => allowed_by = Some(p.name.clone()),
-                Action::Audit if hit => audit.push(p.name.clone()),
-                Action::Deny | Action::Allow | Action::Audit => {}
+                Action::Allow => {
+                    allow.get_or_insert(i);
+                }
+                Action::Audit => {}
             }
         }
+        let verdict = |deny: Option<usize>, allow: Option<usize>, allow_needed: bool| match deny {
+            Some(d) => Verdict {
+                allowed: false,
+                decided_by: Some(d),
+            },
+            None => Verdict {
+                allowed: !allow_needed || allow.is_some(),
+                decided_by: allow,
+            },
+        };
+        let enforced = verdict(denied_by, allowed_by, self.has_allow);
+        let dry_run = self.has_dry_run.then(|| {
+            verdict(
+                denied_by.or(dry_denied_by),
+                allowed_by.or(dry_allowed_by),
+                self.has_allow || self.dry_run_allow,
+            )
+        });
         AuthzResult {
-            allowed: !self.has_allow || allowed_by.is_some(),
-            matched: audit,
+            allowed: enforced.allowed,
+            decided_by: enforced.decided_by,
+            matched,
+            dry_run,
         }
+    }
+
+    /// The names of the policies at `positions`, comma-separated.
+    pub fn names(&self, positions: &[usize]) -> String {
+        let mut out = String::new();
+        for p in positions.iter().filter_map(|&i| self.policies.get(i)) {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(&p.name);
+        }
+        out
     }
 }
 
@@ -716,7 +819,10 @@ mod tests {
                     rules.push(rule);
                 }
                 let action = rng.pick(&["ALLOW", "DENY", "AUDIT"]);
-                policies.push(serde_json::json!({"action": action, "rules": rules}));
+                let dry_run = rng.below(5) == 0;
+                policies.push(
+                    serde_json::json!({"action": action, "rules": rules, "dry_run": dry_run}),
+                );
             }
             let a = authz(&serde_json::json!({ "policies": policies }).to_string());
             for _ in 0..20 {
@@ -729,7 +835,7 @@ mod tests {
                 };
                 let id = (rng.below(4) != 0).then_some(&id);
                 // Every policy walked in order, as before the index.
-                let want = a.decide(a.policies.iter(), &r, id);
+                let want = a.decide(a.policies.iter().enumerate(), &r, id);
                 assert_eq!(a.evaluate(&r, id), want, "{} {:?}", r.path(), a.policies);
                 if want.allowed {
                     allowed += 1;
@@ -741,6 +847,80 @@ mod tests {
         assert!(
             denied > 500 && allowed > 500,
             "{denied} denied, {allowed} allowed"
+        );
+    }
+
+    #[test]
+    fn dry_run_and_audit_are_reported_never_enforced() {
+        let a = authz(
+            r#"{"policies":[
+              {"name":"audit","action":"AUDIT","rules":[{}]},
+              {"name":"shadow-deny","action":"DENY","dry_run":true,"rules":[{"to":[{"operation":{"paths":["/x"]}}]}]},
+              {"name":"shadow-allow","action":"ALLOW","dry_run":true,"rules":[{"to":[{"operation":{"paths":["/y"]}}]}]}
+            ]}"#,
+        );
+        // No enforced ALLOW policy: a dry-run ALLOW that does not match denies nothing.
+        let r = a.evaluate(&req("GET", "/z"), None);
+        assert!(r.allowed);
+        assert_eq!(r.decided_by, None);
+        assert_eq!(r.matched, vec![0]);
+        assert_eq!(
+            r.dry_run,
+            Some(Verdict {
+                allowed: false,
+                decided_by: None
+            })
+        );
+        let r = a.evaluate(&req("GET", "/x"), None);
+        assert!(r.allowed, "a dry-run DENY is not enforced");
+        assert_eq!(
+            r.dry_run,
+            Some(Verdict {
+                allowed: false,
+                decided_by: Some(1)
+            })
+        );
+        assert_eq!(
+            r.events(&a).collect::<Vec<_>>(),
+            vec![(0, PolicyCounter::Audit), (1, PolicyCounter::DryRunDenied)]
+        );
+        let r = a.evaluate(&req("GET", "/y"), None);
+        assert_eq!(
+            r.events(&a).collect::<Vec<_>>(),
+            vec![(0, PolicyCounter::Audit), (2, PolicyCounter::DryRunAllowed)]
+        );
+        assert!(r.dry_run.unwrap().allowed);
+        assert_eq!(a.names(&[2, 0]), "shadow-allow,audit");
+    }
+
+    #[test]
+    fn the_denier_is_never_an_audit_policy() {
+        let a = authz(
+            r#"{"policies":[
+              {"name":"audit","action":"AUDIT","rules":[{}]},
+              {"name":"deny","action":"DENY","rules":[{"to":[{"operation":{"paths":["/d"]}}]}]},
+              {"name":"allow","action":"ALLOW","rules":[{"to":[{"operation":{"paths":["/a","/d"]}}]}]}
+            ]}"#,
+        );
+        let r = a.evaluate(&req("GET", "/none"), None);
+        assert!(!r.allowed);
+        assert_eq!((r.decided_by, r.dry_run), (None, None));
+        assert_eq!(r.matched, vec![0]);
+        let r = a.evaluate(&req("GET", "/d"), None);
+        assert_eq!((r.allowed, r.decided_by), (false, Some(1)));
+        assert_eq!(
+            r.matched,
+            vec![0, 1, 2],
+            "every matching policy is reported"
+        );
+        assert_eq!(
+            r.events(&a).collect::<Vec<_>>(),
+            vec![(1, PolicyCounter::Denied), (0, PolicyCounter::Audit)]
+        );
+        let r = a.evaluate(&req("GET", "/a"), None);
+        assert_eq!(
+            r.events(&a).collect::<Vec<_>>(),
+            vec![(2, PolicyCounter::Allowed), (0, PolicyCounter::Audit)]
         );
     }
 
@@ -850,12 +1030,16 @@ mod tests {
             destination.to_string(),
             sni.map(str::to_owned),
         );
-        r.connection = Connection::new(move |a| match a {
-            Attr::PeerUriSan => san.clone(),
-            Attr::Source => Some(source.clone()),
-            Attr::Destination => Some(destination.clone()),
-            Attr::Sni => sni.clone(),
-        });
+        r.connection = Connection::new(
+            move |a| match a {
+                Attr::PeerUriSan => san.clone(),
+                Attr::Source => Some(source.clone()),
+                Attr::Destination => Some(destination.clone()),
+                Attr::Sni => sni.clone(),
+                Attr::RouteName | Attr::RouteMetadata(_) => None,
+            },
+            0,
+        );
         r
     }
 
@@ -977,10 +1161,13 @@ mod tests {
         let reads = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let log = reads.clone();
         let mut r = req("GET", "/p");
-        r.connection = Connection::new(move |a| {
-            log.borrow_mut().push(a);
-            Some("127.0.0.1:80".into())
-        });
+        r.connection = Connection::new(
+            move |a| {
+                log.borrow_mut().push(a);
+                Some("127.0.0.1:80".into())
+            },
+            0,
+        );
         assert!(b.evaluate(&r, None).allowed);
         assert!(b.evaluate(&r, None).allowed);
         assert_eq!(*reads.borrow(), vec![Attr::Destination]);

@@ -179,6 +179,7 @@ impl CorsPolicy {
             status: 200,
             headers: h,
             body: String::new(),
+            details: crate::reply::details("jwt_authz_cors_preflight", None),
         }
     }
 }

@@ -3,10 +3,11 @@
 
 use regex_lite::Regex;
 
-use crate::config::schema::{ConfigError, RawRequirement, RawRule};
+use crate::config::schema::{ConfigError, RawKeyMatcher, RawRequirement, RawRule};
 use crate::jwt::issuer_map::IssuerMap;
 use crate::policy::path_index::{PathIndex, PathKey};
-use crate::policy::string_match::full_regex;
+use crate::policy::string_match::{full_regex, StringMatcher};
+use crate::request::connection::Attr;
 use crate::request::view::Request;
 
 #[derive(Debug)]
@@ -48,11 +49,62 @@ impl HostPattern {
     }
 }
 
+/// Envoy's `HeaderMatcher` / `QueryParameterMatcher` (without `invert_match`).
+#[derive(Debug)]
+pub struct KeyMatcher {
+    pub name: String,
+    pub test: KeyTest,
+}
+
+#[derive(Debug)]
+pub enum KeyTest {
+    /// The (first, for a query parameter; comma-joined, for a header) value matches.
+    Value(StringMatcher),
+    /// `present_match`: true when present, or when absent for `false`.
+    Present(bool),
+}
+
+impl KeyTest {
+    fn holds(&self, value: Option<&str>) -> bool {
+        match (self, value) {
+            (Self::Value(m), Some(v)) => m.matches(v),
+            (Self::Value(_), None) => false,
+            (Self::Present(want), v) => v.is_some() == *want,
+        }
+    }
+}
+
+/// A `route_metadata` condition: the value under `key` must equal `value`.
+#[derive(Debug)]
+pub struct MetadataMatch {
+    pub key: String,
+    pub value: String,
+    /// Which of [`RuleSet::route_metadata_keys`] `key` is (set by [`RuleSet::new`]).
+    pub slot: u16,
+}
+
 #[derive(Debug)]
 pub struct RouteMatch {
     pub path: PathMatch,
     pub methods: Option<Vec<String>>,
     pub hosts: Option<Vec<HostPattern>>,
+    /// Any of these Envoy route names (`xds.route_name`).
+    pub route_names: Option<Vec<String>>,
+    /// All of these route metadata values.
+    pub route_metadata: Vec<MetadataMatch>,
+    pub headers: Vec<KeyMatcher>,
+    pub query_parameters: Vec<KeyMatcher>,
+}
+
+/// The first value of query parameter `name` in `path_and_query`, as Envoy's route matching
+/// reads it (not percent-decoded; a parameter without `=` has the empty value).
+fn query_parameter<'a>(path_and_query: &'a str, name: &str) -> Option<&'a str> {
+    let query = path_and_query.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or(query);
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
 }
 
 impl RouteMatch {
@@ -72,6 +124,28 @@ impl RouteMatch {
                 let host = req.host_without_port();
                 hs.iter().any(|h| h.matches(host))
             })
+            && self.headers.iter().all(|h| {
+                let mut values = req.header_values(&h.name).peekable();
+                let joined = values.peek().is_some().then(|| values.collect::<Vec<_>>().join(","));
+                h.test.holds(joined.as_deref())
+            })
+            && self
+                .query_parameters
+                .iter()
+                .all(|q| q.test.holds(query_parameter(req.path_and_query(), &q.name)))
+            // Route attributes last: they are host calls, made only when all else matched.
+            && self.route_names.as_ref().is_none_or(|names| {
+                req.connection
+                    .get(Attr::RouteName)
+                    .is_some_and(|n| names.iter().any(|want| want == n))
+            })
+            && self.route_metadata.iter().all(|m| {
+                req.connection.get(Attr::RouteMetadata(m.slot)) == Some(m.value.as_str())
+            })
+    }
+
+    fn uses_route(&self) -> bool {
+        self.route_names.is_some() || !self.route_metadata.is_empty()
     }
 }
 
@@ -183,16 +257,38 @@ pub struct Rule {
 pub struct RuleSet {
     pub rules: Vec<Rule>,
     index: PathIndex,
+    /// Whether some rule names Envoy routes or route metadata: only then does the host offer
+    /// the route's attributes.
+    pub uses_route: bool,
+    /// The distinct `route_metadata` keys of all rules, by slot.
+    pub route_metadata_keys: Vec<String>,
 }
 
 impl RuleSet {
-    pub fn new(rules: Vec<Rule>) -> Self {
+    pub fn new(mut rules: Vec<Rule>) -> Self {
+        let mut route_metadata_keys: Vec<String> = Vec::new();
+        for m in rules.iter_mut().flat_map(|r| &mut r.route.route_metadata) {
+            let slot = match route_metadata_keys.iter().position(|k| *k == m.key) {
+                Some(s) => s,
+                None => {
+                    route_metadata_keys.push(m.key.clone());
+                    route_metadata_keys.len() - 1
+                }
+            };
+            m.slot = u16::try_from(slot).unwrap_or(u16::MAX);
+        }
+        let uses_route = rules.iter().any(|r| r.route.uses_route());
         let index = PathIndex::new(rules.len(), |i| match rules.get(i).map(|r| &r.route.path) {
             Some(PathMatch::Exact(p)) => vec![PathKey::Exact(p)],
             Some(PathMatch::Prefix(p)) => vec![PathKey::Prefix(p)],
             Some(PathMatch::Regex(_)) | None => vec![PathKey::Any],
         });
-        Self { rules, index }
+        Self {
+            rules,
+            index,
+            uses_route,
+            route_metadata_keys,
+        }
     }
 
     /// The first rule matching the request, if any (Envoy: first match wins).
@@ -236,18 +332,68 @@ pub fn compile_rule(at: &str, raw: RawRule, names: &Names) -> Result<Rule, Confi
     let path = paths
         .pop()
         .ok_or_else(|| ConfigError::at(format!("{at}.match"), "no path matcher"))?;
+    let route_metadata = m.route_metadata.unwrap_or_default();
     let route = RouteMatch {
         path,
         methods: m.methods,
         hosts: m
             .hosts
             .map(|hs| hs.iter().map(|h| HostPattern::parse(h)).collect()),
+        route_names: m.route_names,
+        route_metadata: route_metadata
+            .into_iter()
+            .map(|(key, value)| MetadataMatch {
+                key,
+                value,
+                slot: 0,
+            })
+            .collect(),
+        headers: key_matchers(&format!("{at}.match.headers"), m.headers, true)?,
+        query_parameters: key_matchers(
+            &format!("{at}.match.query_parameters"),
+            m.query_parameters,
+            false,
+        )?,
     };
     let requires = match raw.requires {
         None => None,
         Some(r) => Some(compile_requirement(&format!("{at}.requires"), r, names)?),
     };
     Ok(Rule { route, requires })
+}
+
+/// `headers` (names compared lowercase) or `query_parameters` (names as they are).
+fn key_matchers(
+    at: &str,
+    raw: Option<Vec<RawKeyMatcher>>,
+    lowercase: bool,
+) -> Result<Vec<KeyMatcher>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, k) in raw.unwrap_or_default().into_iter().enumerate() {
+        let at = format!("{at}[{i}]");
+        if k.name.is_empty() {
+            return Err(ConfigError::at(format!("{at}.name"), "must not be empty"));
+        }
+        let test = match (k.string_match, k.present_match) {
+            (Some(m), None) => {
+                KeyTest::Value(StringMatcher::compile(&format!("{at}.string_match"), m)?)
+            }
+            (None, Some(p)) => KeyTest::Present(p),
+            _ => {
+                return Err(ConfigError::at(
+                    at,
+                    "exactly one of string_match, present_match is required",
+                ))
+            }
+        };
+        let name = if lowercase {
+            k.name.to_ascii_lowercase()
+        } else {
+            k.name
+        };
+        out.push(KeyMatcher { name, test });
+    }
+    Ok(out)
 }
 
 fn provider(at: &str, name: &str, providers: &[&str]) -> Result<usize, ConfigError> {
@@ -318,6 +464,7 @@ fn compile_list(
 mod tests {
     use super::*;
     use crate::policy::path_index::testing::{random_path, Rng};
+    use crate::request::connection::Connection;
 
     fn req(method: &str, path: &str, host: &str) -> Request {
         Request::new(vec![
@@ -356,6 +503,71 @@ mod tests {
         assert!(!r.route.matches(&req("GET", "/a/v2/x", "h")));
         let r = rule(r#"{"match":{"prefix":"/","hosts":["SVC2.example.com"]}}"#).unwrap();
         assert!(r.route.matches(&req("GET", "/", "svc2.EXAMPLE.com:443")));
+    }
+
+    #[test]
+    fn headers_query_parameters_and_route_attributes() {
+        let r = rule(
+            r#"{"match":{"prefix":"/","headers":[{"name":"X-Env","string_match":{"prefix":"prod"}},
+                {"name":"x-flag","present_match":false}],
+                "query_parameters":[{"name":"debug","present_match":true},{"name":"v","string_match":{"exact":"2"}}]}}"#,
+        )
+        .unwrap();
+        let with = |headers: &[(&str, &str)], path: &str| {
+            let mut h = vec![(":path".to_string(), path.to_string())];
+            h.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+            r.route.matches(&Request::new(h))
+        };
+        assert!(with(&[("x-env", "prod-1")], "/a?debug&v=2"));
+        assert!(with(&[("x-env", "prod-1")], "/a?v=2&debug=0"));
+        assert!(!with(&[("x-env", "dev")], "/a?debug&v=2"));
+        assert!(!with(&[("x-env", "prod"), ("x-flag", "")], "/a?debug&v=2"));
+        assert!(!with(&[("x-env", "prod")], "/a?debugx&v=2"));
+        assert!(!with(&[("x-env", "prod")], "/a?debug&v=2x"));
+        assert!(!with(&[("x-env", "prod")], "/a?debug&V=2"));
+        // Several values of a header are matched joined by commas, as Envoy does.
+        assert!(with(&[("x-env", "prod"), ("x-env", "dev")], "/a?debug&v=2"));
+        assert!(!with(
+            &[("x-env", "dev"), ("x-env", "prod")],
+            "/a?debug&v=2"
+        ));
+
+        let set = RuleSet::new(vec![
+            rule(r#"{"match":{"prefix":"/","route_names":["admin","ops"]}}"#).unwrap(),
+            rule(r#"{"match":{"prefix":"/","route_metadata":{"tier":"gold","team":"a"}}}"#)
+                .unwrap(),
+            rule(r#"{"match":{"prefix":"/","route_metadata":{"team":"b"}}}"#).unwrap(),
+        ]);
+        assert!(set.uses_route);
+        assert_eq!(set.route_metadata_keys, vec!["team", "tier"]);
+        let on = |name: Option<&'static str>, team: Option<&'static str>| {
+            let mut req = Request::new(vec![(":path".into(), "/".into())]);
+            req.connection = Connection::new(
+                move |a| match a {
+                    Attr::RouteName => name.map(String::from),
+                    Attr::RouteMetadata(0) => team.map(String::from),
+                    Attr::RouteMetadata(1) => Some("gold".into()),
+                    _ => None,
+                },
+                2,
+            );
+            set.find(&req)
+                .and_then(|f| set.rules.iter().position(|r| std::ptr::eq(r, f)))
+        };
+        assert_eq!(on(Some("ops"), None), Some(0));
+        assert_eq!(on(Some("web"), Some("a")), Some(1));
+        assert_eq!(on(None, Some("b")), Some(2));
+        assert_eq!(on(None, Some("c")), None);
+        assert!(!RuleSet::new(vec![rule(r#"{"match":{"prefix":"/"}}"#).unwrap()]).uses_route);
+        let e = rule(r#"{"match":{"prefix":"/","headers":[{"name":"x","present_match":true,"string_match":{"exact":"a"}}]}}"#)
+            .unwrap_err();
+        assert_eq!(e.path, "rules[0].match.headers[0]");
+        let e = rule(r#"{"match":{"prefix":"/","query_parameters":[{"name":"x","string_match":{"safe_regex":{"regex":"("}}}]}}"#)
+            .unwrap_err();
+        assert_eq!(
+            e.path,
+            "rules[0].match.query_parameters[0].string_match.safe_regex.regex"
+        );
     }
 
     #[test]
