@@ -12,6 +12,8 @@ use crate::oidc::cookies;
 use crate::oidc::random::Random;
 use crate::policy::authz::Identity;
 use crate::policy::cors::CorsDecision;
+use crate::policy::rules::PathTooLong;
+use crate::policy::string_match::MAX_REGEX_INPUT;
 use crate::reply::{self, LocalReply};
 use crate::request::extractor;
 use crate::request::view::{Request, RequestEdits};
@@ -125,7 +127,21 @@ pub fn on_request_headers<K: Keys>(
 
     let requirement = match &cfg.routing {
         Routing::Everything(r) => Some(r),
-        Routing::Rules(rs) => rs.find(req).and_then(|r| r.requires.as_ref()),
+        Routing::Rules(rs) => match rs.find(req) {
+            Ok(rule) => rule.and_then(|r| r.requires.as_ref()),
+            Err(PathTooLong) => {
+                return refuse(
+                    tally,
+                    reply::path_too_long(),
+                    format!(
+                        "path of {} bytes reached a regex rule (over {MAX_REGEX_INPUT})",
+                        req.path().len()
+                    ),
+                    Vec::new(),
+                    Counter::Denied,
+                )
+            }
+        },
     };
     let mut limited = None;
     let mut session = None;

@@ -63,6 +63,16 @@ pub fn rbac_denied() -> LocalReply {
     }
 }
 
+/// 414 for a path too long to be matched against the rules' regexes (as Apache and nginx
+/// answer a request line over 8 KiB).
+pub fn path_too_long() -> LocalReply {
+    LocalReply {
+        status: 414,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: "URI Too Long".into(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {

@@ -6,7 +6,7 @@ use regex_lite::Regex;
 use crate::config::schema::{ConfigError, RawRequirement, RawRule};
 use crate::jwt::issuer_map::IssuerMap;
 use crate::policy::path_index::{PathIndex, PathKey};
-use crate::policy::string_match::full_regex;
+use crate::policy::string_match::{bounded_match, full_regex, MAX_REGEX_INPUT};
 use crate::request::view::Request;
 
 #[derive(Debug)]
@@ -61,7 +61,8 @@ impl RouteMatch {
         let path_ok = match &self.path {
             PathMatch::Prefix(p) => path.starts_with(p.as_str()),
             PathMatch::Exact(p) => path == p,
-            PathMatch::Regex(r) => r.is_match(path),
+            // A path too long for regexes matches every regex rule; `find` refuses it there.
+            PathMatch::Regex(r) => bounded_match(r, path).unwrap_or(true),
         };
         path_ok
             && self
@@ -195,15 +196,30 @@ impl RuleSet {
         Self { rules, index }
     }
 
-    /// The first rule matching the request, if any (Envoy: first match wins).
-    pub fn find(&self, req: &Request) -> Option<&Rule> {
-        self.index
+    /// The first rule matching the request, if any (Envoy: first match wins). `Err` when the
+    /// path is over [`MAX_REGEX_INPUT`] and reaches a regex rule (its other conditions met):
+    /// the regex is not run, and skipping the rule could hand the request to a later rule
+    /// requiring less, so the request must be refused.
+    pub fn find(&self, req: &Request) -> Result<Option<&Rule>, PathTooLong> {
+        let found = self
+            .index
             .candidates(req.path())
             .into_iter()
             .filter_map(|i| self.rules.get(i))
-            .find(|r| r.route.matches(req))
+            .find(|r| r.route.matches(req));
+        match found {
+            Some(r) if matches!(r.route.path, PathMatch::Regex(_)) => (req.path().len()
+                <= MAX_REGEX_INPUT)
+                .then_some(found)
+                .ok_or(PathTooLong),
+            _ => Ok(found),
+        }
     }
 }
+
+/// A path over [`MAX_REGEX_INPUT`] reached a regex rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathTooLong;
 
 /// The names a requirement may use: JWT providers and `oidc` entries, by position.
 #[derive(Debug, Clone, Copy)]
@@ -401,6 +417,7 @@ mod tests {
                 let linear = set.rules.iter().position(|rule| rule.route.matches(&r));
                 let indexed = set
                     .find(&r)
+                    .unwrap()
                     .and_then(|found| set.rules.iter().position(|rule| std::ptr::eq(rule, found)));
                 assert_eq!(indexed, linear, "{:?} {:?}", r.path_and_query(), set.rules);
                 compared += usize::from(linear.is_some());
