@@ -13,7 +13,6 @@ use crate::oidc::random::Random;
 use crate::policy::authz::Identity;
 use crate::policy::cors::CorsDecision;
 use crate::policy::rules::PathTooLong;
-use crate::policy::string_match::MAX_REGEX_INPUT;
 use crate::reply::{self, LocalReply};
 use crate::request::extractor;
 use crate::request::view::{Request, RequestEdits};
@@ -130,16 +129,7 @@ pub fn on_request_headers<K: Keys>(
         Routing::Rules(rs) => match rs.find(req) {
             Ok(rule) => rule.and_then(|r| r.requires.as_ref()),
             Err(PathTooLong) => {
-                return refuse(
-                    tally,
-                    reply::path_too_long(),
-                    format!(
-                        "path of {} bytes reached a regex rule (over {MAX_REGEX_INPUT})",
-                        req.path().len()
-                    ),
-                    Vec::new(),
-                    Counter::Denied,
-                )
+                return Outcome::reply(reply::path_too_long(), None, tally.with(Counter::Denied))
             }
         },
     };

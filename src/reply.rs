@@ -56,21 +56,22 @@ pub fn auth_failure(err: AuthError, req: &Request, jwks_unavailable_status: u32)
 
 /// 403 from authorization, as Envoy's RBAC filter sends it: no challenge.
 pub fn rbac_denied() -> LocalReply {
+    plain(403, "RBAC: access denied")
+}
+
+/// A `text/plain` reply.
+pub fn plain(status: u32, body: &str) -> LocalReply {
     LocalReply {
-        status: 403,
+        status,
         headers: vec![("content-type".into(), "text/plain".into())],
-        body: "RBAC: access denied".into(),
+        body: body.into(),
     }
 }
 
 /// 414 for a path too long to be matched against the rules' regexes (as Apache and nginx
 /// answer a request line over 8 KiB).
 pub fn path_too_long() -> LocalReply {
-    LocalReply {
-        status: 414,
-        headers: vec![("content-type".into(), "text/plain".into())],
-        body: "URI Too Long".into(),
-    }
+    plain(414, "URI Too Long")
 }
 
 #[cfg(test)]

@@ -43,11 +43,7 @@ fn apply(edits: &RequestEdits) -> Result<(), String> {
 
 pub fn internal_error(why: &str) -> Action {
     log(LogLevel::Error, why);
-    send(&LocalReply {
-        status: 500,
-        headers: vec![("content-type".into(), "text/plain".into())],
-        body: "Internal error in JWT filter".into(),
-    })
+    send(&crate::reply::plain(500, "Internal error in JWT filter"))
 }
 
 /// Carries out the pipeline's decision on the current (effective) stream. `resume` is true

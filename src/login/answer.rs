@@ -15,14 +15,11 @@ use crate::request::view::Request;
 use crate::stats::OidcCounter;
 
 fn text(status: u32, body: &str) -> LocalReply {
-    LocalReply {
-        status,
-        headers: vec![
-            ("content-type".into(), "text/plain".into()),
-            ("cache-control".into(), "no-store".into()),
-        ],
-        body: body.into(),
-    }
+    let mut reply = crate::reply::plain(status, body);
+    reply
+        .headers
+        .push(("cache-control".into(), "no-store".into()));
+    reply
 }
 
 pub fn login_required() -> LocalReply {

@@ -201,17 +201,19 @@ impl RuleSet {
     /// the regex is not run, and skipping the rule could hand the request to a later rule
     /// requiring less, so the request must be refused.
     pub fn find(&self, req: &Request) -> Result<Option<&Rule>, PathTooLong> {
+        let path = req.path();
         let found = self
             .index
-            .candidates(req.path())
+            .candidates(path)
             .into_iter()
             .filter_map(|i| self.rules.get(i))
             .find(|r| r.route.matches(req));
         match found {
-            Some(r) if matches!(r.route.path, PathMatch::Regex(_)) => (req.path().len()
-                <= MAX_REGEX_INPUT)
-                .then_some(found)
-                .ok_or(PathTooLong),
+            Some(r)
+                if path.len() > MAX_REGEX_INPUT && matches!(r.route.path, PathMatch::Regex(_)) =>
+            {
+                Err(PathTooLong)
+            }
             _ => Ok(found),
         }
     }
