@@ -17,6 +17,7 @@ use crate::oidc::random::Random;
 use crate::oidc::session::Opened;
 use crate::policy::authz::{Action, AuthzResult, Identity};
 use crate::policy::cors::CorsDecision;
+use crate::policy::rules::PathTooLong;
 use crate::reply::{self, LocalReply};
 use crate::request::extractor;
 use crate::request::view::{Request, RequestEdits};
@@ -278,7 +279,12 @@ fn decide<K: Keys>(
 
     let requirement = match &cfg.routing {
         Routing::Everything(r) => Some(r),
-        Routing::Rules(rs) => rs.find(req).and_then(|r| r.requires.as_ref()),
+        Routing::Rules(rs) => match rs.find(req) {
+            Ok(rule) => rule.and_then(|r| r.requires.as_ref()),
+            Err(PathTooLong) => {
+                return Outcome::reply(reply::path_too_long(), None, tally.with(Counter::Denied))
+            }
+        },
     };
     let mut limited = None;
     let mut session = None;

@@ -96,6 +96,22 @@ pub fn rbac_denied(policy: Option<&str>) -> LocalReply {
     }
 }
 
+/// A `text/plain` reply whose details name its body.
+pub fn plain(status: u32, body: &str) -> LocalReply {
+    LocalReply {
+        status,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: body.into(),
+        details: denied_details(body),
+    }
+}
+
+/// 414 for a path too long to be matched against the rules' regexes (as Apache and nginx
+/// answer a request line over 8 KiB).
+pub fn path_too_long() -> LocalReply {
+    plain(414, "URI Too Long")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use envoy_jwt_authz::cli::cookies;
 use envoy_jwt_authz::cli::from_istio;
 use envoy_jwt_authz::cli::mint::Signer;
+use envoy_jwt_authz::cli::public_key;
 use envoy_jwt_authz::cli::summary;
 use envoy_jwt_authz::config;
 use envoy_jwt_authz::crypto::signature::Alg;
@@ -30,14 +31,16 @@ const USAGE: &str = "usage:
                                          --partial still prints what translated (failing
                                          closed)
   jwt-authz keygen ALG                   print a new private key (PEM) for ALG
-  jwt-authz jwks ALG:KID:KEYFILE ...     print the JWK Set of the given private keys
+  jwt-authz jwks ALG:KID:KEYFILE ...     print the JWK Set of the given keys: private keys,
+                                         PEM public keys (PUBLIC KEY, RSA PUBLIC KEY) or
+                                         X.509 certificates (CERTIFICATE; adds x5c)
   jwt-authz mint ALG KEYFILE [--kid KID] [--expires-in SECONDS] [CLAIMS_JSON]
                                          print a signed token (exp = now + 3600 by default)
   jwt-authz session CONFIG ENTRY CLAIMS_JSON [--access TOKEN] [--expires-in SECONDS]
                     [--refresh TOKEN]    print a Cookie header with a session of oidc ENTRY
   jwt-authz flow CONFIG ENTRY STATE NONCE
                                          print a Cookie pair with a login flow of oidc ENTRY
-ALG is one of RS256 RS384 RS512 PS256 ES256 ES384 EdDSA HS256 HS384";
+ALG is one of RS256 RS384 RS512 PS256 ES256 ES384 EdDSA HS256 HS384 HS512";
 
 fn alg(name: &str) -> Result<Alg, String> {
     Alg::from_name(name).ok_or_else(|| format!("unknown algorithm {name:?}"))
@@ -205,8 +208,17 @@ fn jwks(specs: &[String]) -> Result<String, String> {
         let (Some(a), Some(kid), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(format!("{spec:?} is not ALG:KID:KEYFILE"));
         };
-        let signer = Signer::from_pem(alg(a)?, &read(file)?)?;
-        keys.push(signer.jwk(Some(kid).filter(|k| !k.is_empty()), false));
+        let (alg, text) = (alg(a)?, read(file)?);
+        let kid = Some(kid).filter(|k| !k.is_empty());
+        if public_key::is_public(&text) {
+            let mut jwk = public_key::jwk(alg, &text).map_err(|e| format!("{file}: {e}"))?;
+            if let (Some(obj), Some(kid)) = (jwk.as_object_mut(), kid) {
+                obj.insert("kid".into(), json!(kid));
+            }
+            keys.push(jwk);
+        } else {
+            keys.push(Signer::from_pem(alg, &text)?.jwk(kid, false));
+        }
     }
     Ok(json!({ "keys": keys }).to_string())
 }

@@ -20,6 +20,8 @@ pub enum Signer {
     ES384(ES384KeyPair),
     EdDSA(Ed25519KeyPair),
     HS256(Vec<u8>),
+    HS384(Vec<u8>),
+    HS512(Vec<u8>),
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -38,11 +40,15 @@ impl Signer {
             Alg::ES384 => Self::ES384(ES384KeyPair::generate()),
             Alg::EdDSA => Self::EdDSA(Ed25519KeyPair::generate()),
             Alg::HS256 => Self::HS256(HS256Key::generate().to_bytes()),
+            // As long as the hash output: the shortest secret the filter (RFC 7518 §3.2)
+            // accepts for the algorithm.
+            Alg::HS384 => Self::HS384(random_secret(48)?),
+            Alg::HS512 => Self::HS512(random_secret(64)?),
             other => return Err(format!("generating {other:?} keys is not supported")),
         })
     }
 
-    /// Loads a PEM private key (an HS256 "PEM" is the raw secret, base64url).
+    /// Loads a PEM private key (an HS256/384/512 "PEM" is the raw secret, base64url).
     pub fn from_pem(alg: Alg, pem: &str) -> Result<Self, String> {
         Ok(match alg {
             Alg::RS256 => Self::RS256(RS256KeyPair::from_pem(pem).map_err(err)?),
@@ -53,6 +59,8 @@ impl Signer {
             Alg::ES384 => Self::ES384(ES384KeyPair::from_pem(pem).map_err(err)?),
             Alg::EdDSA => Self::EdDSA(Ed25519KeyPair::from_pem(pem).map_err(err)?),
             Alg::HS256 => Self::HS256(URL_SAFE_NO_PAD.decode(pem.trim()).map_err(err)?),
+            Alg::HS384 => Self::HS384(URL_SAFE_NO_PAD.decode(pem.trim()).map_err(err)?),
+            Alg::HS512 => Self::HS512(URL_SAFE_NO_PAD.decode(pem.trim()).map_err(err)?),
             other => return Err(format!("{other:?} keys are not supported")),
         })
     }
@@ -66,19 +74,15 @@ impl Signer {
             Self::ES256(k) => k.to_pem().map_err(err)?,
             Self::ES384(k) => k.to_pem().map_err(err)?,
             Self::EdDSA(k) => k.to_pem(),
-            Self::HS256(k) => URL_SAFE_NO_PAD.encode(k),
+            Self::HS256(k) | Self::HS384(k) | Self::HS512(k) => URL_SAFE_NO_PAD.encode(k),
         })
     }
 
-    /// The public JWK (the secret itself for HS256), with `kid` and `alg` when given.
+    /// The public JWK (the secret itself for HS256/384/512), with `kid` and `alg` when given.
     pub fn jwk(&self, kid: Option<&str>, with_alg: bool) -> Value {
         let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
-        let rsa = |c: RSAPublicKeyComponents| json!({"kty":"RSA","n":b64(&c.n),"e":b64(&c.e)});
-        let ec = |crv: &str, point: Vec<u8>, size: usize| {
-            let x = point.get(1..1 + size).unwrap_or_default();
-            let y = point.get(1 + size..).unwrap_or_default();
-            json!({"kty":"EC","crv":crv,"x":b64(x),"y":b64(y)})
-        };
+        let rsa = rsa_jwk;
+        let ec = ec_jwk;
         let (mut v, alg) = match self {
             Self::RS256(k) => (rsa(k.public_key().to_components()), "RS256"),
             Self::RS384(k) => (rsa(k.public_key().to_components()), "RS384"),
@@ -100,11 +104,10 @@ impl Signer {
                 ),
                 "ES384",
             ),
-            Self::EdDSA(k) => (
-                json!({"kty":"OKP","crv":"Ed25519","x":b64(&k.public_key().to_bytes())}),
-                "EdDSA",
-            ),
+            Self::EdDSA(k) => (ed25519_jwk(&k.public_key().to_bytes()), "EdDSA"),
             Self::HS256(k) => (json!({"kty":"oct","k":b64(k)}), "HS256"),
+            Self::HS384(k) => (json!({"kty":"oct","k":b64(k)}), "HS384"),
+            Self::HS512(k) => (json!({"kty":"oct","k":b64(k)}), "HS512"),
         };
         if let (Some(obj), Some(kid)) = (v.as_object_mut(), kid) {
             obj.insert("kid".into(), json!(kid));
@@ -138,19 +141,50 @@ impl Signer {
             Self::ES256(k) => sign_with!(ES256KeyPair::from_bytes(&k.to_bytes()).map_err(err)?),
             Self::ES384(k) => sign_with!(ES384KeyPair::from_bytes(&k.to_bytes()).map_err(err)?),
             Self::EdDSA(k) => sign_with!(Ed25519KeyPair::from_bytes(&k.to_bytes()).map_err(err)?),
-            Self::HS256(secret) => {
-                let mut header = json!({"alg":"HS256","typ":"JWT"});
-                if let (Some(h), Some(kid)) = (header.as_object_mut(), kid) {
-                    h.insert("kid".into(), json!(kid));
-                }
-                Ok(hs256_raw(
-                    secret,
-                    &header.to_string(),
-                    &Value::Object(payload.clone()).to_string(),
-                ))
-            }
+            Self::HS256(secret) => Ok(hmac_token(Alg::HS256, secret, kid, payload)),
+            Self::HS384(secret) => Ok(hmac_token(Alg::HS384, secret, kid, payload)),
+            Self::HS512(secret) => Ok(hmac_token(Alg::HS512, secret, kid, payload)),
         }
     }
+}
+
+/// The JWK of an RSA public key (no `kid`, no `alg`).
+pub fn rsa_jwk(c: RSAPublicKeyComponents) -> Value {
+    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+    json!({"kty":"RSA","n":b64(&c.n),"e":b64(&c.e)})
+}
+
+/// The JWK of an EC public key given as an uncompressed SEC1 point of `size`-byte coordinates.
+pub fn ec_jwk(crv: &str, point: Vec<u8>, size: usize) -> Value {
+    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+    let x = point.get(1..1 + size).unwrap_or_default();
+    let y = point.get(1 + size..).unwrap_or_default();
+    json!({"kty":"EC","crv":crv,"x":b64(x),"y":b64(y)})
+}
+
+/// The JWK of an Ed25519 public key.
+pub fn ed25519_jwk(x: &[u8]) -> Value {
+    json!({"kty":"OKP","crv":"Ed25519","x":URL_SAFE_NO_PAD.encode(x)})
+}
+
+/// A token signed with HMAC: the header `{"alg", "typ":"JWT", "kid"}`.
+fn hmac_token(alg: Alg, secret: &[u8], kid: Option<&str>, payload: &Map<String, Value>) -> String {
+    let mut header = json!({"alg": format!("{alg:?}"), "typ": "JWT"});
+    if let (Some(h), Some(kid)) = (header.as_object_mut(), kid) {
+        h.insert("kid".into(), json!(kid));
+    }
+    hmac_raw(
+        alg,
+        secret,
+        &header.to_string(),
+        &Value::Object(payload.clone()).to_string(),
+    )
+}
+
+fn random_secret(len: usize) -> Result<Vec<u8>, String> {
+    let mut secret = vec![0; len];
+    getrandom::fill(&mut secret).map_err(err)?;
+    Ok(secret)
 }
 
 fn to_claims(payload: &Map<String, Value>) -> Result<JWTClaims<Map<String, Value>>, String> {
@@ -201,13 +235,23 @@ fn to_claims(payload: &Map<String, Value>) -> Result<JWTClaims<Map<String, Value
 /// A token with exactly this header and payload, HMAC-SHA256 signed with `secret`: the forge
 /// for hostile headers (`crit`, key confusion) that no honest library would produce.
 pub fn hs256_raw(secret: &[u8], header_json: &str, payload_json: &str) -> String {
+    hmac_raw(Alg::HS256, secret, header_json, payload_json)
+}
+
+/// [`hs256_raw`] with HMAC-SHA384 or HMAC-SHA512 for `HS384`/`HS512` (SHA-256 otherwise).
+fn hmac_raw(alg: Alg, secret: &[u8], header_json: &str, payload_json: &str) -> String {
     let signing_input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header_json),
         URL_SAFE_NO_PAD.encode(payload_json)
     );
-    let mac = hmac_sha256::HMAC::mac(signing_input.as_bytes(), secret);
-    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac))
+    let input = signing_input.as_bytes();
+    let mac = match alg {
+        Alg::HS384 => URL_SAFE_NO_PAD.encode(hmac_sha512::sha384::HMAC::mac(input, secret)),
+        Alg::HS512 => URL_SAFE_NO_PAD.encode(hmac_sha512::HMAC::mac(input, secret)),
+        _ => URL_SAFE_NO_PAD.encode(hmac_sha256::HMAC::mac(input, secret)),
+    };
+    format!("{signing_input}.{mac}")
 }
 
 /// An unsigned token (`alg: none` style): header and payload with the given signature text.

@@ -6,7 +6,7 @@ use regex_lite::Regex;
 use crate::config::schema::{ConfigError, RawKeyMatcher, RawRequirement, RawRule};
 use crate::jwt::issuer_map::IssuerMap;
 use crate::policy::path_index::{PathIndex, PathKey};
-use crate::policy::string_match::{full_regex, StringMatcher};
+use crate::policy::string_match::{bounded_match, full_regex, StringMatcher, MAX_REGEX_INPUT};
 use crate::request::connection::Attr;
 use crate::request::view::Request;
 
@@ -67,7 +67,8 @@ pub enum KeyTest {
 impl KeyTest {
     fn holds(&self, value: Option<&str>) -> bool {
         match (self, value) {
-            (Self::Value(m), Some(v)) => m.matches(v),
+            // A value too long for its regex counts as matching; `find` refuses such a match.
+            (Self::Value(m), Some(v)) => m.matches(v).unwrap_or(true),
             (Self::Value(_), None) => false,
             (Self::Present(want), v) => v.is_some() == *want,
         }
@@ -113,7 +114,8 @@ impl RouteMatch {
         let path_ok = match &self.path {
             PathMatch::Prefix(p) => path.starts_with(p.as_str()),
             PathMatch::Exact(p) => path == p,
-            PathMatch::Regex(r) => r.is_match(path),
+            // A path too long for regexes matches every regex rule; `find` refuses it there.
+            PathMatch::Regex(r) => bounded_match(r, path).unwrap_or(true),
         };
         path_ok
             && self
@@ -142,6 +144,23 @@ impl RouteMatch {
             && self.route_metadata.iter().all(|m| {
                 req.connection.get(Attr::RouteMetadata(m.slot)) == Some(m.value.as_str())
             })
+    }
+
+    /// Whether matching this route left a regex unrun (its input over [`MAX_REGEX_INPUT`]).
+    fn unrunnable(&self, req: &Request) -> bool {
+        let too_long = |test: &KeyTest, value: Option<&str>| match (test, value) {
+            (KeyTest::Value(m), Some(v)) => m.matches(v).is_none(),
+            _ => false,
+        };
+        (req.path().len() > MAX_REGEX_INPUT && matches!(self.path, PathMatch::Regex(_)))
+            || self.headers.iter().any(|h| {
+                let joined = req.header_values(&h.name).collect::<Vec<_>>().join(",");
+                too_long(&h.test, Some(joined.as_str()).filter(|j| !j.is_empty()))
+            })
+            || self
+                .query_parameters
+                .iter()
+                .any(|q| too_long(&q.test, query_parameter(req.path_and_query(), &q.name)))
     }
 
     fn uses_route(&self) -> bool {
@@ -291,15 +310,28 @@ impl RuleSet {
         }
     }
 
-    /// The first rule matching the request, if any (Envoy: first match wins).
-    pub fn find(&self, req: &Request) -> Option<&Rule> {
-        self.index
-            .candidates(req.path())
+    /// The first rule matching the request, if any (Envoy: first match wins). `Err` when the
+    /// path is over [`MAX_REGEX_INPUT`] and reaches a regex rule (its other conditions met):
+    /// the regex is not run, and skipping the rule could hand the request to a later rule
+    /// requiring less, so the request must be refused.
+    pub fn find(&self, req: &Request) -> Result<Option<&Rule>, PathTooLong> {
+        let path = req.path();
+        let found = self
+            .index
+            .candidates(path)
             .into_iter()
             .filter_map(|i| self.rules.get(i))
-            .find(|r| r.route.matches(req))
+            .find(|r| r.route.matches(req));
+        match found {
+            Some(r) if r.route.unrunnable(req) => Err(PathTooLong),
+            _ => Ok(found),
+        }
     }
 }
+
+/// A path over [`MAX_REGEX_INPUT`] reached a regex rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathTooLong;
 
 /// The names a requirement may use: JWT providers and `oidc` entries, by position.
 #[derive(Debug, Clone, Copy)]
@@ -552,6 +584,7 @@ mod tests {
                 2,
             );
             set.find(&req)
+                .unwrap()
                 .and_then(|f| set.rules.iter().position(|r| std::ptr::eq(r, f)))
         };
         assert_eq!(on(Some("ops"), None), Some(0));
@@ -613,6 +646,7 @@ mod tests {
                 let linear = set.rules.iter().position(|rule| rule.route.matches(&r));
                 let indexed = set
                     .find(&r)
+                    .unwrap()
                     .and_then(|found| set.rules.iter().position(|rule| std::ptr::eq(rule, found)));
                 assert_eq!(indexed, linear, "{:?} {:?}", r.path_and_query(), set.rules);
                 compared += usize::from(linear.is_some());
@@ -634,5 +668,40 @@ mod tests {
         assert_eq!(e.path, "rules[0].match");
         let e = rule(r#"{"match":{"safe_regex":{"regex":"(["}}}"#).unwrap_err();
         assert_eq!(e.path, "rules[0].match.safe_regex.regex");
+    }
+
+    #[test]
+    fn header_and_query_regexes_too_long_to_run_refuse_the_request() {
+        let set = RuleSet::new(vec![
+            rule(
+                r#"{"match": {"prefix": "/", "headers": [{"name": "x-env",
+                "string_match": {"safe_regex": {"regex": "prod-[a-z]+"}}}]}}"#,
+            )
+            .unwrap(),
+            rule(
+                r#"{"match": {"prefix": "/", "query_parameters": [{"name": "q",
+                "string_match": {"safe_regex": {"regex": "a+"}}}]}}"#,
+            )
+            .unwrap(),
+            rule(r#"{"match": {"prefix": "/"}, "requires": {"provider_name": "a"}}"#).unwrap(),
+        ]);
+        let long = "x".repeat(MAX_REGEX_INPUT + 1);
+        let mut r = req("GET", "/", "h");
+        r = Request::new(
+            r.headers
+                .headers()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .chain([("x-env".to_string(), long.clone())])
+                .collect(),
+        );
+        // Skipping the first rule would fall through to one requiring a token: refused instead.
+        assert_eq!(set.find(&r).err(), Some(PathTooLong));
+        let q = req("GET", &format!("/?q={long}"), "h");
+        assert_eq!(set.find(&q).err(), Some(PathTooLong));
+        let short = req("GET", "/?q=b", "h");
+        assert!(std::ptr::eq(
+            set.find(&short).unwrap().unwrap(),
+            &set.rules[2]
+        ));
     }
 }
