@@ -381,14 +381,28 @@ fn jwks_host(uri: &str) -> Option<JwksHost> {
     })
 }
 
-const SOURCE_FIELDS: [&str; 2] = ["requestPrincipals", "notRequestPrincipals"];
-const OPERATION_FIELDS: [&str; 6] = [
+/// The `source` fields the filter takes, with Istio's meaning (issue 22 added the peer ones).
+const SOURCE_FIELDS: [&str; 10] = [
+    "requestPrincipals",
+    "notRequestPrincipals",
+    "principals",
+    "notPrincipals",
+    "namespaces",
+    "notNamespaces",
+    "ipBlocks",
+    "notIpBlocks",
+    "remoteIpBlocks",
+    "notRemoteIpBlocks",
+];
+const OPERATION_FIELDS: [&str; 8] = [
     "methods",
     "notMethods",
     "paths",
     "notPaths",
     "hosts",
     "notHosts",
+    "ports",
+    "notPorts",
 ];
 
 fn snake(camel: &str) -> String {
@@ -407,7 +421,16 @@ fn snake(camel: &str) -> String {
 fn when_key_supported(key: &str) -> bool {
     matches!(
         key,
-        "request.auth.principal" | "request.auth.audiences" | "request.auth.presenter"
+        "request.auth.principal"
+            | "request.auth.audiences"
+            | "request.auth.presenter"
+            | "source.ip"
+            | "remote.ip"
+            | "source.principal"
+            | "source.namespace"
+            | "destination.ip"
+            | "destination.port"
+            | "connection.sni"
     ) || key.starts_with("request.auth.claims[")
         || key.starts_with("request.headers[")
 }
@@ -463,8 +486,7 @@ fn authorization_policy(r: &Resource, c: &mut Conversion) -> Option<Value> {
                                 src.insert(snake(&fk), fv);
                             } else {
                                 c.errors.push(format!(
-                                    "{rat}.from[{j}].source.{fk}: not translatable yet (peer \
-                                     and IP attributes: issue 22)"
+                                    "{rat}.from[{j}].source.{fk}: not translatable yet"
                                 ));
                             }
                         }
@@ -483,14 +505,7 @@ fn authorization_policy(r: &Resource, c: &mut Conversion) -> Option<Value> {
                                 ));
                                 continue;
                             }
-                            if ok.ends_with("aths") && strings(&ov).iter().any(|p| p.contains('{'))
-                            {
-                                c.errors.push(format!(
-                                    "{rat}.to[{j}].operation.{ok}: path templates ({{*}}, \
-                                     {{**}}) are not translatable yet (issue 22)"
-                                ));
-                                continue;
-                            }
+                            // Path templates (`{*}`, `{**}`) mean what they mean in Istio.
                             op.insert(snake(&ok), ov);
                         }
                         tos.push(json!({"operation": op}));
@@ -750,31 +765,63 @@ mod tests {
     fn untranslatable_parts_fail_closed() {
         let allow = json!({"kind": "AuthorizationPolicy", "metadata": {"name": "a", "namespace": "n"},
             "spec": {"rules": [
-                {"from": [{"source": {"principals": ["cluster.local/ns/default/sa/x"]}}],
+                {"from": [{"source": {"serviceAccounts": ["default/x"]}}],
                  "when": [{"key": "request.auth.claims[sub]", "values": ["bob"]}]},
                 {"to": [{"operation": {"methods": ["GET"]}}]}]}});
         let deny = json!({"kind": "AuthorizationPolicy", "metadata": {"name": "d", "namespace": "n"},
             "spec": {"action": "DENY", "rules": [
-                {"to": [{"operation": {"ports": ["8080"], "paths": ["/admin*"]}}]}]}});
+                {"to": [{"operation": {"paths": ["/admin*"]}}],
+                 "when": [{"key": "source.serviceAccount", "values": ["default/x"]}]}]}});
         let custom = json!({"kind": "AuthorizationPolicy", "metadata": {"name": "c", "namespace": "n"},
             "spec": {"action": "CUSTOM", "provider": {"name": "oauth2-proxy"}, "rules": [{}]}});
         let c = convert(&[doc(allow), doc(deny), doc(custom)], &Options::default());
         assert_eq!(c.errors.len(), 3, "{:?}", c.errors);
-        assert!(c.errors[0].contains("spec.rules[0].from[0].source.principals"));
-        assert!(c.errors[1].contains("operation.ports"));
+        assert!(c.errors[0].contains("spec.rules[0].from[0].source.serviceAccounts"));
+        assert!(c.errors[1].contains("source.serviceAccount"));
         assert!(c.errors[2].contains("action CUSTOM (provider oauth2-proxy)"));
         let policies = &c.config["authorization"]["policies"];
-        // The ALLOW rule with a peer principal is gone (it would allow more); the other stays.
+        // The ALLOW rule with an untranslatable source is gone (it would allow more); the
+        // other stays.
         assert_eq!(
             policies[0]["rules"],
             json!([{"to": [{"operation": {"methods": ["GET"]}}]}])
         );
-        // The DENY rule keeps its path and loses the port: it denies more.
+        // The DENY rule keeps its path and loses the condition: it denies more.
         assert_eq!(
             policies[1]["rules"],
-            json!([{"to": [{"operation": {"paths": ["/admin*"]}}]}])
+            json!([{"to": [{"operation": {"paths": ["/admin*"]}}], "when": []}])
         );
         assert_eq!(policies.as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn peer_address_port_and_template_conditions_translate() {
+        let p = json!({"kind": "AuthorizationPolicy", "metadata": {"name": "p", "namespace": "n"},
+            "spec": {"rules": [{
+                "from": [{"source": {"principals": ["cluster.local/ns/foo/sa/*"],
+                                     "notNamespaces": ["bar"],
+                                     "ipBlocks": ["10.0.0.0/8"],
+                                     "notRemoteIpBlocks": ["203.0.113.0/24"]}}],
+                "to": [{"operation": {"paths": ["/api/{*}/items"], "ports": ["8080"],
+                                      "notPorts": ["9090"]}}],
+                "when": [{"key": "connection.sni", "values": ["*.example.com"]},
+                         {"key": "destination.port", "values": ["8080"]},
+                         {"key": "source.namespace", "notValues": ["bar"]}]}]}});
+        let c = convert(&[doc(p)], &Options::default());
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        let rule = &c.config["authorization"]["policies"][0]["rules"][0];
+        assert_eq!(
+            rule["from"][0]["source"],
+            json!({"principals": ["cluster.local/ns/foo/sa/*"], "not_namespaces": ["bar"],
+                   "ip_blocks": ["10.0.0.0/8"], "not_remote_ip_blocks": ["203.0.113.0/24"]})
+        );
+        assert_eq!(
+            rule["to"][0]["operation"]["paths"],
+            json!(["/api/{*}/items"])
+        );
+        assert_eq!(rule["when"][2]["not_values"], json!(["bar"]));
+        // What the converter prints, the filter loads.
+        crate::config::parse(Value::Object(c.config).to_string().as_bytes()).unwrap();
     }
 
     #[test]
