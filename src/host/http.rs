@@ -13,7 +13,7 @@ use super::decision::internal_error;
 use super::header_map::read;
 use super::jwks::{RemoteKeys, Wait};
 use super::properties;
-use super::{log, now_ms, recent_ms};
+use super::{log, recent_ms};
 use crate::policy::cors;
 use crate::request::connection::Connection;
 use crate::request::view::Request;
@@ -56,9 +56,7 @@ impl Context for Filter {
         body_size: usize,
         _trailers: usize,
     ) {
-        if let (Some(keys), Some(now)) = (&self.keys, now_ms()) {
-            keys.borrow_mut().on_response(token_id, body_size, now);
-        }
+        super::jwks::deliver(self.keys.as_ref(), token_id, body_size);
     }
 }
 

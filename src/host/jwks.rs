@@ -8,11 +8,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{LogLevel, MapType, Status};
+use proxy_wasm::types::{LogLevel, Status};
 
-use super::log;
 use super::login::{LoginOps, Vm};
 use super::metrics::Metrics;
+use super::{call_body, call_status, log};
 use crate::authn::keystore::KeyStore;
 use crate::config::{FilterConfig, RemoteJwks};
 use crate::jwks::key_set;
@@ -107,6 +107,14 @@ fn update_meta(r: &RemoteJwks, mut f: impl FnMut(&mut Meta) -> bool) -> Option<M
         }
     }
     None
+}
+
+/// An HTTP call's answer, to whichever context made the call (the root for key sets, a request
+/// for its token endpoint call).
+pub fn deliver(keys: Option<&Rc<RefCell<RemoteKeys>>>, token_id: u32, body_size: usize) {
+    if let (Some(keys), Some(now)) = (keys, super::now_ms()) {
+        keys.borrow_mut().on_response(token_id, body_size, now);
+    }
 }
 
 impl RemoteKeys {
@@ -274,33 +282,19 @@ impl RemoteKeys {
             if hostcalls::set_shared_data(&meta_key(r), Some(&leased.encode()), cas).is_err() {
                 continue; // another VM took it
             }
-            let headers = vec![
-                (":method", "GET"),
-                (":path", r.path.as_str()),
-                (":authority", r.authority.as_str()),
-                ("accept", "application/json"),
-            ];
             let stage = if r.discovery {
                 Stage::Discovery
             } else {
                 Stage::Keys
             };
-            match hostcalls::dispatch_http_call(
-                &r.cluster,
-                headers,
-                None,
-                vec![],
-                Duration::from_millis(r.timeout_ms),
+            if let Some(completed) = self.fetch(
+                provider,
+                r,
+                (r.authority.as_str(), r.path.as_str()),
+                stage,
+                now_ms,
             ) {
-                Ok(token) => {
-                    self.in_flight.insert(token, (provider, stage));
-                }
-                Err(e) => {
-                    let why = format!("cannot call cluster {:?}: {e:?}", r.cluster);
-                    if let Some(meta) = self.finish(provider, now_ms, Err(why), 0) {
-                        to_wake.push((provider, meta.completed));
-                    }
-                }
+                to_wake.push((provider, completed));
             }
         }
         for (provider, completed) in to_wake {
@@ -330,23 +324,14 @@ impl RemoteKeys {
         if stage == Stage::Discovery {
             return self.on_discovery(provider, body_size, now_ms);
         }
-        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten();
+        let status = call_status();
         let result = if body_size > refresh::MAX_BODY_BYTES {
             Err(format!(
                 "body of {body_size} bytes is over {}",
                 refresh::MAX_BODY_BYTES
             ))
         } else {
-            let body = hostcalls::get_buffer(
-                proxy_wasm::types::BufferType::HttpCallResponseBody,
-                0,
-                body_size,
-            )
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+            let body = call_body(body_size);
             refresh::accept_body(status.as_deref(), &body).map(|loaded| (body, loaded))
         };
         let key_count = result.as_ref().map_or(0, |(_, l)| l.set.keys.len());
@@ -384,9 +369,7 @@ impl RemoteKeys {
         else {
             return;
         };
-        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten();
+        let status = call_status();
         let parsed: Result<(Vec<u8>, Discovery), String> = if status.as_deref() != Some("200") {
             Err(format!(
                 "discovery answered {}",
@@ -397,14 +380,7 @@ impl RemoteKeys {
                 "discovery document of {body_size} bytes is too large"
             ))
         } else {
-            let body = hostcalls::get_buffer(
-                proxy_wasm::types::BufferType::HttpCallResponseBody,
-                0,
-                body_size,
-            )
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+            let body = call_body(body_size);
             discovery::parse(p.issuer.as_deref().unwrap_or(""), &body)
                 .map(|d| (body, d))
                 .map_err(|e| format!("discovery document refused: {e}"))
@@ -424,10 +400,29 @@ impl RemoteKeys {
                 &format!("cannot share the discovery document: {e:?}"),
             );
         }
+        let target = (
+            d.jwks_uri.authority.as_str(),
+            d.jwks_uri.path_and_query.as_str(),
+        );
+        if let Some(completed) = self.fetch(provider, r, target, Stage::Keys, now_ms) {
+            self.wake(provider, completed, now_ms);
+        }
+    }
+
+    /// GETs `(authority, path)` through the provider's cluster; when the call cannot even be
+    /// made, the fetch fails at once and the `completed` count to wake its waiters is returned.
+    fn fetch(
+        &mut self,
+        provider: usize,
+        r: &RemoteJwks,
+        (authority, path): (&str, &str),
+        stage: Stage,
+        now_ms: u64,
+    ) -> Option<u64> {
         let headers = vec![
             (":method", "GET"),
-            (":path", d.jwks_uri.path_and_query.as_str()),
-            (":authority", d.jwks_uri.authority.as_str()),
+            (":path", path),
+            (":authority", authority),
             ("accept", "application/json"),
         ];
         match hostcalls::dispatch_http_call(
@@ -438,13 +433,13 @@ impl RemoteKeys {
             Duration::from_millis(r.timeout_ms),
         ) {
             Ok(token) => {
-                self.in_flight.insert(token, (provider, Stage::Keys));
+                self.in_flight.insert(token, (provider, stage));
+                None
             }
             Err(e) => {
                 let why = format!("cannot call cluster {:?}: {e:?}", r.cluster);
-                if let Some(meta) = self.finish(provider, now_ms, Err(why), 0) {
-                    self.wake(provider, meta.completed, now_ms);
-                }
+                self.finish(provider, now_ms, Err(why), 0)
+                    .map(|m| m.completed)
             }
         }
     }

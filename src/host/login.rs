@@ -9,11 +9,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{Action, BufferType, LogLevel, MapType, Status};
+use proxy_wasm::types::{Action, LogLevel, Status};
 
 use super::decision::{carry_out, internal_error};
-use super::log;
 use super::metrics::Metrics;
+use super::{call_body, call_status, log};
 use crate::authn::keystore::KeyStore;
 use crate::config::FilterConfig;
 use crate::login::callback::{self, Exchange};
@@ -331,19 +331,14 @@ impl LoginOps {
         now_ms: u64,
     ) -> Option<usize> {
         let op = self.in_flight.remove(&token)?;
-        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
+        let status = call_status()
             .and_then(|s| s.parse::<u32>().ok())
             // A call that got no answer (reset, timeout) has no status.
             .unwrap_or(0);
         let body = if body_size > MAX_TOKEN_RESPONSE_BYTES {
             vec![0; MAX_TOKEN_RESPONSE_BYTES + 1]
         } else {
-            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-                .ok()
-                .flatten()
-                .unwrap_or_default()
+            call_body(body_size)
         };
         self.answer(vm, op, status, &body, now_ms)
     }

@@ -18,6 +18,24 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::LogLevel;
 
+/// The `:status` of the HTTP call whose answer is being delivered (none: no answer).
+pub fn call_status() -> Option<String> {
+    hostcalls::get_map_value(
+        proxy_wasm::types::MapType::HttpCallResponseHeaders,
+        ":status",
+    )
+    .ok()
+    .flatten()
+}
+
+/// The body of that answer, `size` bytes (empty when the host gives none).
+pub fn call_body(size: usize) -> Vec<u8> {
+    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
 pub fn log(level: LogLevel, message: &str) {
     // Nothing sensible is left to do if the host refuses a log line.
     let _ = hostcalls::log(level, message);

@@ -31,9 +31,7 @@ impl Context for Root {
         body_size: usize,
         _trailers: usize,
     ) {
-        if let (Some(keys), Some(now)) = (&self.keys, now_ms()) {
-            keys.borrow_mut().on_response(token_id, body_size, now);
-        }
+        super::jwks::deliver(self.keys.as_ref(), token_id, body_size);
     }
 }
 
