@@ -269,12 +269,11 @@ fn decide<K: Keys>(
         if let Some(outcome) = login_paths(cfg, keys, req, now, &cors) {
             return outcome;
         }
-        let bases: Vec<&str> = cfg
+        let bases = cfg
             .oidc
             .iter()
-            .map(|o| o.provider.session.cookie.name.as_str())
-            .collect();
-        cookies::strip_all(req, &bases, &mut edits);
+            .map(|o| o.provider.session.cookie.name.as_str());
+        cookies::strip_all(req, bases, &mut edits);
     }
 
     let requirement = match &cfg.routing {

@@ -225,12 +225,16 @@ pub fn clear_session(attrs: &CookieAttrs, present: &[(&str, &str)]) -> Vec<Strin
 /// upstream: the session is the filter's business, and its chunks would only cost the
 /// upstream header space.
 pub fn strip(req: &Request, base: &str, edits: &mut RequestEdits) {
-    strip_all(req, &[base], edits);
+    strip_all(req, [base], edits);
 }
 
-/// [`strip`] for several providers' cookies at once (one `Cookie` rewrite).
-pub fn strip_all(req: &Request, bases: &[&str], edits: &mut RequestEdits) {
-    let ours = |n: &str| bases.iter().any(|b| classify(b, n).is_some());
+/// [`strip`] for several providers' cookies at once (one `Cookie` rewrite); `bases` is walked
+/// per cookie name, so callers pass their names without collecting them per request.
+pub fn strip_all<'b, I>(req: &Request, bases: I, edits: &mut RequestEdits)
+where
+    I: IntoIterator<Item = &'b str> + Clone,
+{
+    let ours = |n: &str| bases.clone().into_iter().any(|b| classify(b, n).is_some());
     if request_cookies(req).iter().any(|(n, _)| ours(n)) {
         remove_cookies(req, edits, ours);
     }
@@ -472,7 +476,7 @@ mod tests {
             "a=1; __Host-web.junk=x; __Host-web.5-2=y; __Host-web.0-99=z".into(),
         )]);
         let mut edits = RequestEdits::default();
-        strip_all(&req, &["__Host-web"], &mut edits);
+        strip_all(&req, ["__Host-web"], &mut edits);
         assert_eq!(edits.set, vec![("cookie".to_string(), "a=1".to_string())]);
     }
 
