@@ -287,7 +287,8 @@ fn decide<K: Keys>(
     };
     let mut limited = None;
     let mut session = None;
-    let mut response_headers = cors.clone();
+    // Session cookies a sliding session renews; they go on the response after the CORS headers.
+    let mut set_cookies = Vec::new();
     let verified = match requirement {
         None => Vec::new(),
         Some(r) => {
@@ -345,7 +346,7 @@ fn decide<K: Keys>(
                     if let Ok(stored) =
                         crate::oidc::session::store(&login.provider, &slid, now, &present, rng)
                     {
-                        response_headers.extend(
+                        set_cookies.extend(
                             stored
                                 .set_cookies
                                 .into_iter()
@@ -436,6 +437,8 @@ fn decide<K: Keys>(
             identity::edits(login, &s.session, jwt, &mut edits);
         }
     }
+    let mut response_headers = cors;
+    response_headers.append(&mut set_cookies);
     Outcome {
         decision: Decision::Continue(edits),
         response_headers,

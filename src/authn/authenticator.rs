@@ -246,17 +246,19 @@ impl<'a, K: Keys> Authenticator<'a, K> {
         };
         let (decoded, cached_for) = self.decode(token.clone());
         let result = decoded.and_then(|jwt| {
-            let key_sets = self.keys.key_sets(self.cfg, provider);
-            let input = VerifyInput {
+            let mut input = VerifyInput {
                 provider: p,
                 audiences,
-                key_sets: &key_sets,
+                key_sets: &[],
                 now: self.now,
             };
             if cached_for == Some(provider) || self.keys.verified_by(provider, &token, self.now) {
-                // Verified before: only what depends on the request and the clock is checked.
+                // Verified before: only what depends on the request and the clock is checked
+                // (no keys needed).
                 verifier::check_jwt(&input, &jwt).map(|()| jwt)
             } else {
+                let key_sets = self.keys.key_sets(self.cfg, provider);
+                input.key_sets = &key_sets;
                 verifier::verify(&input, &token, &jwt, &mut self.budget).map(|()| {
                     self.keys
                         .remember(provider, &token, &jwt, self.now, p.clock_skew_seconds);

@@ -22,12 +22,16 @@ extern "C" {
 pub fn read(map: MapType) -> Result<HeaderMap, String> {
     let mut data: *mut u8 = null_mut();
     let mut size: usize = 0;
+    super::trace::host_call();
     // SAFETY: the host writes a pointer it got from this module's `proxy_on_memory_allocate`
     // (a boxed slice of exactly `size` bytes, so capacity == length) and its size.
     let buf = unsafe {
         match proxy_get_header_map_pairs(map as u32, &mut data, &mut size) {
             0 if data.is_null() => Vec::new(),
-            0 => Vec::from_raw_parts(data, size, size),
+            0 => {
+                super::trace::vm_entry();
+                Vec::from_raw_parts(data, size, size)
+            }
             status => return Err(format!("host status {status}")),
         }
     };

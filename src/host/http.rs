@@ -13,7 +13,7 @@ use super::decision::internal_error;
 use super::header_map::read;
 use super::jwks::{RemoteKeys, Wait};
 use super::properties;
-use super::{log, recent_ms};
+use super::{log, recent_ms, trace};
 use crate::policy::cors;
 use crate::request::connection::Connection;
 use crate::request::view::Request;
@@ -28,6 +28,7 @@ pub struct Filter {
 
 impl Filter {
     pub fn new(context_id: u32, keys: Option<Rc<RefCell<RemoteKeys>>>) -> Self {
+        trace::vm_entry();
         Self {
             context_id,
             keys,
@@ -40,10 +41,12 @@ impl Filter {
 /// `proxy_on_done` export (see scripts/build), which saves a VM entry per request.
 impl Drop for Filter {
     fn drop(&mut self) {
+        trace::vm_entry();
         // Not borrowable only while the root context is finishing this very request.
         if let Some(Ok(mut keys)) = self.keys.as_ref().map(|k| k.try_borrow_mut()) {
             keys.forget(self.context_id);
         }
+        trace::stream_done();
     }
 }
 
@@ -56,12 +59,27 @@ impl Context for Filter {
         body_size: usize,
         _trailers: usize,
     ) {
+        trace::vm_entry();
         super::jwks::deliver(self.keys.as_ref(), token_id, body_size);
     }
 }
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        trace::vm_entry();
+        let action = self.request_headers();
+        trace::request_done();
+        action
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        trace::vm_entry();
+        self.response_headers()
+    }
+}
+
+impl Filter {
+    fn request_headers(&mut self) -> Action {
         let Some(keys) = self.keys.clone() else {
             return internal_error("no configuration");
         };
@@ -112,17 +130,22 @@ impl HttpContext for Filter {
         )
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let owed = self.response_headers.borrow().clone();
+    fn response_headers(&mut self) -> Action {
+        // Taken, not copied: a stream's response headers are edited once.
+        let owed = std::mem::take(&mut *self.response_headers.borrow_mut());
         if owed.is_empty() {
             return Action::Continue;
         }
-        // Session cookies are added beside the upstream's own, never merged.
-        let (cookies, owed): (Vec<_>, Vec<_>) =
-            owed.into_iter().partition(|(n, _)| n == "set-cookie");
-        for (_, value) in &cookies {
+        let mut cors_owed = Vec::with_capacity(owed.len());
+        for (name, value) in owed {
+            if name != "set-cookie" {
+                cors_owed.push((name, value));
+                continue;
+            }
+            // Session cookies are added beside the upstream's own, never merged.
+            trace::host_call();
             if let Err(e) =
-                hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", value)
+                hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", &value)
             {
                 log(
                     LogLevel::Warn,
@@ -130,11 +153,12 @@ impl HttpContext for Filter {
                 );
             }
         }
-        if owed.is_empty() {
+        if cors_owed.is_empty() {
             return Action::Continue;
         }
         let existing = read(MapType::HttpResponseHeaders).unwrap_or_default();
-        for (name, value) in cors::merge_into_response(&existing, &owed) {
+        for (name, value) in cors::merge_into_response(&existing, cors_owed) {
+            trace::host_call();
             if let Err(e) =
                 hostcalls::set_map_value(MapType::HttpResponseHeaders, &name, Some(&value))
             {

@@ -84,6 +84,7 @@ fn body_key(r: &RemoteJwks) -> String {
 }
 
 fn read_meta(r: &RemoteJwks) -> (Meta, Option<u32>) {
+    super::trace::host_call();
     match hostcalls::get_shared_data(&meta_key(r)) {
         Ok((bytes, cas)) => (Meta::decode(bytes.as_deref()), cas),
         Err(_) => (Meta::default(), None),
@@ -97,6 +98,7 @@ fn update_meta(r: &RemoteJwks, mut f: impl FnMut(&mut Meta) -> bool) -> Option<M
         if !f(&mut meta) {
             return None;
         }
+        super::trace::host_call();
         match hostcalls::set_shared_data(&meta_key(r), Some(&meta.encode()), cas) {
             Ok(()) => return Some(meta),
             Err(Status::CasMismatch) => continue,
@@ -184,7 +186,9 @@ impl RemoteKeys {
         LoginOps::init_shared(&self.config);
         for p in &self.config.providers {
             if let Some(r) = &p.remote {
+                super::trace::host_call();
                 if let Ok((None, _)) | Err(_) = hostcalls::get_shared_data(&meta_key(r)) {
+                    super::trace::host_call();
                     let _ = hostcalls::set_shared_data(
                         &meta_key(r),
                         Some(&Meta::default().encode()),
@@ -209,6 +213,7 @@ impl RemoteKeys {
         if meta.version == 0 || meta.version == current {
             return false;
         }
+        super::trace::host_call();
         let body = match hostcalls::get_shared_data(&body_key(r)) {
             Ok((Some(b), _)) => b,
             _ => return false,
@@ -219,6 +224,7 @@ impl RemoteKeys {
                 .get(provider)
                 .and_then(|p| p.issuer.as_deref())
                 .unwrap_or("");
+            super::trace::host_call();
             match hostcalls::get_shared_data(&discovery_key(r)) {
                 Ok((Some(doc), _)) => match discovery::parse(issuer, &doc) {
                     Ok(d) => Some(d),
@@ -279,6 +285,7 @@ impl RemoteKeys {
             }
             let mut leased = meta.clone();
             leased.start_fetch(now_ms, r.timeout_ms);
+            super::trace::host_call();
             if hostcalls::set_shared_data(&meta_key(r), Some(&leased.encode()), cas).is_err() {
                 continue; // another VM took it
             }
@@ -394,6 +401,7 @@ impl RemoteKeys {
                 return;
             }
         };
+        super::trace::host_call();
         if let Err(e) = hostcalls::set_shared_data(&discovery_key(r), Some(&body), None) {
             log(
                 LogLevel::Error,
@@ -425,6 +433,7 @@ impl RemoteKeys {
             (":authority", authority),
             ("accept", "application/json"),
         ];
+        super::trace::host_call();
         match hostcalls::dispatch_http_call(
             &r.cluster,
             headers,
@@ -466,11 +475,13 @@ impl RemoteKeys {
                 for s in skipped {
                     log(LogLevel::Warn, &format!("jwks {name}: skipped {s}"));
                 }
+                super::trace::host_call();
                 let shared = hostcalls::get_shared_data(&body_key(r))
                     .ok()
                     .and_then(|(b, _)| b);
                 let changed = shared.as_deref() != Some(body.as_slice());
                 if changed {
+                    super::trace::host_call();
                     if let Err(e) = hostcalls::set_shared_data(&body_key(r), Some(&body), None) {
                         log(
                             LogLevel::Error,
@@ -606,6 +617,7 @@ impl RemoteKeys {
         self.waiters = waiting;
         for w in ready {
             let outcome = self.evaluate(&w.request, now_ms);
+            super::trace::host_call();
             if hostcalls::set_effective_context(w.context_id).is_err() {
                 continue;
             }

@@ -123,6 +123,7 @@ enum Slot {
 }
 
 fn read_slot(name: &str, key: &str) -> (Option<Slot>, Option<u32>) {
+    super::trace::host_call();
     let Ok((bytes, cas)) = hostcalls::get_shared_data(name) else {
         return (None, None);
     };
@@ -165,7 +166,9 @@ impl LoginOps {
         for o in &cfg.oidc {
             for n in 0..SLOTS {
                 let name = format!("jwt_authz.oidc.refresh|{}|{n}", o.provider.name);
+                super::trace::host_call();
                 if let Ok((None, _)) | Err(_) = hostcalls::get_shared_data(&name) {
+                    super::trace::host_call();
                     let _ = hostcalls::set_shared_data(&name, Some(b""), None);
                 }
             }
@@ -269,6 +272,7 @@ impl LoginOps {
                 .get(r.oidc)
                 .map_or(5_000, |o| o.provider.timeout_ms);
             let lease = format!("{} P {}", r.key, now_ms + timeout + 1_000);
+            super::trace::host_call();
             match hostcalls::set_shared_data(&name, Some(lease.as_bytes()), cas) {
                 Ok(()) => return self.dispatch(vm, op, now_ms),
                 Err(Status::CasMismatch) => continue,
@@ -298,6 +302,7 @@ impl LoginOps {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
+        super::trace::host_call();
         match hostcalls::dispatch_http_call(
             &login.provider.cluster,
             headers,
@@ -384,6 +389,7 @@ impl LoginOps {
                         &format!("{} {}: {why}", op.request.method(), op.request.path()),
                     );
                 }
+                super::trace::host_call();
                 if hostcalls::set_effective_context(op.context_id).is_ok() {
                     super::decision::send(&done.reply);
                 }
@@ -412,6 +418,7 @@ impl LoginOps {
                     value.push('\n');
                     value.push_str(&payload);
                 }
+                super::trace::host_call();
                 let _ = hostcalls::set_shared_data(&name, Some(value.as_bytes()), None);
                 vm.metrics.oidc(
                     r.oidc,
@@ -471,6 +478,7 @@ impl LoginOps {
             Decision::Reply(reply) => reply.headers.extend(cookies),
             _ => outcome.response_headers.extend(cookies),
         }
+        super::trace::host_call();
         if hostcalls::set_effective_context(op.context_id).is_err() {
             return;
         }

@@ -11,6 +11,7 @@ pub mod login;
 pub mod metrics;
 pub mod properties;
 pub mod root;
+pub mod trace;
 
 use std::cell::Cell;
 use std::time::UNIX_EPOCH;
@@ -20,23 +21,34 @@ use proxy_wasm::types::LogLevel;
 
 /// The `:status` of the HTTP call whose answer is being delivered (none: no answer).
 pub fn call_status() -> Option<String> {
-    hostcalls::get_map_value(
+    trace::host_call();
+    let status = hostcalls::get_map_value(
         proxy_wasm::types::MapType::HttpCallResponseHeaders,
         ":status",
     )
     .ok()
-    .flatten()
+    .flatten();
+    if status.is_some() {
+        trace::vm_entry();
+    }
+    status
 }
 
 /// The body of that answer, `size` bytes (empty when the host gives none).
 pub fn call_body(size: usize) -> Vec<u8> {
-    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, size)
+    trace::host_call();
+    let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, size)
         .ok()
         .flatten()
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if !body.is_empty() {
+        trace::vm_entry();
+    }
+    body
 }
 
 pub fn log(level: LogLevel, message: &str) {
+    trace::host_call();
     // Nothing sensible is left to do if the host refuses a log line.
     let _ = hostcalls::log(level, message);
 }
@@ -48,6 +60,7 @@ thread_local! {
 
 /// The host clock in Unix milliseconds, read now (and remembered for [`recent_ms`]).
 pub fn now_ms() -> Option<u64> {
+    trace::host_call();
     let t = hostcalls::get_current_time().ok()?;
     let d = t.duration_since(UNIX_EPOCH).ok()?;
     let ms = u64::try_from(d.as_millis()).ok()?;

@@ -11,7 +11,7 @@ use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 use super::http::Filter;
 use super::jwks::RemoteKeys;
 use super::metrics::Metrics;
-use super::{log, now_ms};
+use super::{log, now_ms, trace};
 use crate::config;
 
 /// How often each VM refreshes its clock, looks at the shared key sets (starting due fetches)
@@ -31,7 +31,7 @@ impl Context for Root {
         body_size: usize,
         _trailers: usize,
     ) {
-        super::jwks::deliver(self.keys.as_ref(), token_id, body_size);
+        trace::outside_request(|| super::jwks::deliver(self.keys.as_ref(), token_id, body_size));
     }
 }
 
@@ -118,10 +118,12 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         let Some(keys) = &self.keys else { return };
-        if let Some(now) = now_ms() {
-            keys.borrow_mut().tick(now);
-        }
-        keys.borrow().metrics().flush();
+        trace::outside_request(|| {
+            if let Some(now) = now_ms() {
+                keys.borrow_mut().tick(now);
+            }
+            keys.borrow().metrics().flush();
+        });
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

@@ -3,6 +3,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The claim at `path` (`["org", "tenant", "id"]`), walking nested objects.
 pub fn lookup<'a, S: AsRef<str>>(payload: &'a Map<String, Value>, path: &[S]) -> Option<&'a Value> {
@@ -16,16 +17,16 @@ pub fn lookup<'a, S: AsRef<str>>(payload: &'a Map<String, Value>, path: &[S]) ->
 
 /// A scalar as text: strings as they are, integral numbers without a fraction, other numbers
 /// as their shortest JSON text, booleans `true`/`false`.
-pub fn scalar_text(v: &Value) -> Option<String> {
+pub fn scalar_text(v: &Value) -> Option<Cow<'_, str>> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(match n.as_f64() {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Number(n) => Some(Cow::Owned(match n.as_f64() {
             Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
                 format!("{}", f as i64)
             }
             _ => n.to_string(),
-        }),
+        })),
         _ => None,
     }
 }
@@ -38,14 +39,14 @@ pub fn header_value(v: &Value) -> Option<String> {
     let text = match v {
         Value::Null => return None,
         Value::Array(items) => {
-            let texts: Option<Vec<String>> = items.iter().map(scalar_text).collect();
+            let texts: Option<Vec<Cow<str>>> = items.iter().map(scalar_text).collect();
             match texts {
                 Some(t) => t.join(","),
                 None => URL_SAFE_NO_PAD.encode(v.to_string()),
             }
         }
         Value::Object(_) => URL_SAFE_NO_PAD.encode(v.to_string()),
-        _ => scalar_text(v)?,
+        _ => scalar_text(v)?.into_owned(),
     };
     is_header_value(&text).then_some(text)
 }

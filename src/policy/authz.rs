@@ -5,6 +5,7 @@
 //! JSON text.
 
 use serde_json::Value;
+use std::borrow::Cow;
 
 use crate::config::schema::{ConfigError, RawAuthorization, RawCondition, RawOperation, RawSource};
 use crate::jwt::claims;
@@ -124,8 +125,15 @@ impl Values {
     }
 
     /// Matches against a list of candidate texts (a list claim matches if any element does).
-    fn matches_any_of(&self, candidates: &[String], f: impl Fn(&Pattern, &str) -> bool) -> bool {
-        let hit = |ps: &[Pattern]| ps.iter().any(|p| candidates.iter().any(|c| f(p, c)));
+    fn matches_any_of<S: AsRef<str>>(
+        &self,
+        candidates: &[S],
+        f: impl Fn(&Pattern, &str) -> bool,
+    ) -> bool {
+        let hit = |ps: &[Pattern]| {
+            ps.iter()
+                .any(|p| candidates.iter().any(|c| f(p, c.as_ref())))
+        };
         (self.any.is_empty() || hit(&self.any)) && !hit(&self.none)
     }
 }
@@ -524,13 +532,13 @@ fn principal_matches(p: &Pattern, iss: &str, sub: &str) -> bool {
     }
 }
 
-fn claim_texts(v: &Value, split: bool) -> Vec<String> {
+fn claim_texts(v: &Value, split: bool) -> Vec<Cow<'_, str>> {
     match v {
         Value::Array(items) => items.iter().filter_map(claims::scalar_text).collect(),
         Value::String(s) if split => s
             .split(' ')
             .filter(|t| !t.is_empty())
-            .map(str::to_owned)
+            .map(Cow::Borrowed)
             .collect(),
         _ => claims::scalar_text(v).into_iter().collect(),
     }
@@ -649,7 +657,7 @@ fn rule_matches(r: &AuthzRule, req: &Request, id: Option<&Identity>) -> bool {
                 || match id.and_then(|i| principal(i.jwt)) {
                     Some((iss, sub)) => s
                         .principals
-                        .matches_any_of(&[String::new()], |p, _| principal_matches(p, iss, sub)),
+                        .matches_any_of(&[""], |p, _| principal_matches(p, iss, sub)),
                     // No principal: only a pure `not_request_principals` source can match.
                     None => s.principals.any.is_empty(),
                 })
@@ -658,7 +666,7 @@ fn rule_matches(r: &AuthzRule, req: &Request, id: Option<&Identity>) -> bool {
     let to_ok = r.to.is_empty()
         || r.to.iter().any(|o| {
             let one = |v: &Values, text: &str, ic: bool| {
-                v.matches_any_of(&[text.to_string()], |p, c| {
+                v.matches_any_of(&[text], |p, c| {
                     if ic {
                         p.matches_ignore_case(c)
                     } else {
@@ -677,8 +685,8 @@ fn rule_matches(r: &AuthzRule, req: &Request, id: Option<&Identity>) -> bool {
 }
 
 fn condition_matches(c: &Condition, req: &Request, id: Option<&Identity>) -> bool {
-    let texts: Vec<String> = match (&c.key, id) {
-        (Key::Header(name), _) => req.header_values(name).map(str::to_owned).collect(),
+    let texts: Vec<Cow<str>> = match (&c.key, id) {
+        (Key::Header(name), _) => req.header_values(name).map(Cow::Borrowed).collect(),
         (Key::PeerPrincipal, _) => return c.values.matches_one(peer_principal(req)),
         (Key::PeerNamespace, _) => {
             return c
@@ -695,17 +703,22 @@ fn condition_matches(c: &Condition, req: &Request, id: Option<&Identity>) -> boo
             return match principal(i.jwt) {
                 Some((iss, sub)) => c
                     .values
-                    .matches_any_of(&[String::new()], |p, _| principal_matches(p, iss, sub)),
+                    .matches_any_of(&[""], |p, _| principal_matches(p, iss, sub)),
                 None => c.values.any.is_empty(),
             };
         }
-        (Key::Audiences, Some(i)) => i.jwt.audiences.clone(),
+        (Key::Audiences, Some(i)) => i
+            .jwt
+            .audiences
+            .iter()
+            .map(|a| Cow::Borrowed(a.as_str()))
+            .collect(),
         (Key::Presenter, Some(i)) => i
             .jwt
             .payload
             .get("azp")
             .and_then(Value::as_str)
-            .map(str::to_owned)
+            .map(Cow::Borrowed)
             .into_iter()
             .collect(),
         (Key::Claim(path), Some(i)) => match claims::lookup(&i.jwt.payload, path) {

@@ -185,31 +185,34 @@ impl CorsPolicy {
     }
 }
 
-/// Adds `headers` to a response's existing ones: values the upstream already set are kept,
-/// and `Origin` is appended to an existing `Vary` rather than replacing it.
+/// Puts `headers` on a response with `existing` headers: values the upstream already set are
+/// kept, and `Origin` is appended to an existing `Vary` rather than replacing it.
 pub fn merge_into_response(
     existing: &HeaderMap,
-    headers: &[(String, String)],
+    headers: Vec<(String, String)>,
 ) -> Vec<(String, String)> {
     let upstream_cors = existing.header("access-control-allow-origin").is_some();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(headers.len());
     for (name, value) in headers {
         if name == "vary" {
-            let current: Vec<&str> = existing.header_values("vary").collect();
+            let mut current = existing.header_values("vary").peekable();
+            if current.peek().is_none() {
+                out.push((name, value));
+                continue;
+            }
+            let current: Vec<&str> = current.collect();
             let has_origin = current
                 .iter()
                 .flat_map(|v| v.split(','))
                 .any(|t| t.trim().eq_ignore_ascii_case("origin") || t.trim() == "*");
             if !has_origin {
                 let mut v = current.join(", ");
-                if !v.is_empty() {
-                    v.push_str(", ");
-                }
-                v.push_str(value);
-                out.push((name.clone(), v));
+                v.push_str(", ");
+                v.push_str(&value);
+                out.push((name, v));
             }
-        } else if !upstream_cors && existing.header(name).is_none() {
-            out.push((name.clone(), value.clone()));
+        } else if !upstream_cors && existing.header(&name).is_none() {
+            out.push((name, value));
         }
     }
     out
@@ -300,10 +303,21 @@ mod tests {
             ("vary".to_string(), "Origin".to_string()),
         ];
         let existing = HeaderMap::new(vec![("vary".into(), "Accept-Encoding".into())]);
-        let out = merge_into_response(&existing, &add);
-        assert!(out.contains(&("vary".into(), "Accept-Encoding, Origin".into())));
-        let upstream = HeaderMap::new(vec![("access-control-allow-origin".into(), "*".into())]);
-        let out = merge_into_response(&upstream, &add);
-        assert_eq!(out, vec![("vary".to_string(), "Origin".to_string())]);
+        let out = merge_into_response(&existing, add.clone());
+        assert_eq!(
+            out,
+            vec![
+                ("access-control-allow-origin".into(), "http://a".into()),
+                ("vary".into(), "Accept-Encoding, Origin".into()),
+            ]
+        );
+        let upstream = HeaderMap::new(vec![
+            ("access-control-allow-origin".into(), "*".into()),
+            ("vary".into(), "origin".into()),
+        ]);
+        assert_eq!(merge_into_response(&upstream, add.clone()), vec![]);
+        let bare = HeaderMap::new(vec![("access-control-allow-origin".into(), "*".into())]);
+        let out = merge_into_response(&bare, add);
+        assert_eq!(out, vec![("vary".into(), "Origin".into())]);
     }
 }
