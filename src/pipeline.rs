@@ -265,15 +265,18 @@ fn decide<K: Keys>(
             edits.remove(name);
         }
     }
+    // The request's cookies, parsed once for stripping ours and reading the session.
+    let mut present = Vec::new();
     if !cfg.oidc.is_empty() {
         if let Some(outcome) = login_paths(cfg, keys, req, now, &cors) {
             return outcome;
         }
+        present = cookies::request_cookies(req);
         let bases = cfg
             .oidc
             .iter()
             .map(|o| o.provider.session.cookie.name.as_str());
-        cookies::strip_all(req, bases, &mut edits);
+        cookies::strip_all(req, &present, bases, &mut edits);
     }
 
     let requirement = match &cfg.routing {
@@ -293,6 +296,9 @@ fn decide<K: Keys>(
         None => Vec::new(),
         Some(r) => {
             let mut auth = Authenticator::new(cfg, req, keys, now);
+            if !cfg.oidc.is_empty() {
+                auth.use_cookies(&present);
+            }
             let result = auth.evaluate(r);
             limited = auth.limit().map(|l| limit_note(cfg, l));
             if limited.is_some() {
@@ -342,7 +348,6 @@ fn decide<K: Keys>(
                 if s.session.should_slide(&login.provider.session, now) {
                     let mut slid = s.session.clone();
                     slid.last_use = now;
-                    let present = cookies::request_cookies(req);
                     if let Ok(stored) =
                         crate::oidc::session::store(&login.provider, &slid, now, &present, rng)
                     {

@@ -88,7 +88,7 @@ pub struct Authenticator<'a, K: Keys> {
     budget: CheckBudget,
     limit: Option<Limit>,
     /// The request's cookies, read once, for the `oidc` leaves.
-    cookies: Option<Vec<(&'a str, &'a str)>>,
+    cookies: Option<Cow<'a, [(&'a str, &'a str)]>>,
     /// Each `oidc` entry's session, opened at most once.
     sessions: Vec<Option<Result<Rc<Opened>, NoSession>>>,
     /// The session that satisfied an `oidc` leaf: the request's identity when no token is.
@@ -125,6 +125,11 @@ impl<'a, K: Keys> Authenticator<'a, K> {
         }
     }
 
+    /// The request's cookies, when the caller has parsed them already.
+    pub fn use_cookies(&mut self, cookies: &'a [(&'a str, &'a str)]) {
+        self.cookies = Some(Cow::Borrowed(cookies));
+    }
+
     /// The session of `oidc` entry `i`, opened from the request's cookies once.
     pub fn session(&mut self, i: usize) -> Result<Rc<Opened>, NoSession> {
         if self.sessions.len() <= i {
@@ -139,7 +144,7 @@ impl<'a, K: Keys> Authenticator<'a, K> {
         let req = self.req;
         let cookies = self
             .cookies
-            .get_or_insert_with(|| cookies::request_cookies(req));
+            .get_or_insert_with(|| Cow::Owned(cookies::request_cookies(req)));
         let keys = self.keys;
         let provider = &login.provider;
         // Sessions opened before come from the VM's cache: no AEAD and no JSON per request.

@@ -3,9 +3,11 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 
 use crate::authn::authenticator::Keys;
+use crate::authn::fingerprint::{fingerprint, same_token, Identity};
 use crate::authn::token_cache::{TokenCache, MAX_CACHED_TOKEN_SIZE};
 use crate::config::FilterConfig;
 use crate::jwks::key_set::KeySet;
@@ -20,12 +22,15 @@ struct RemoteSet {
     discovery: Option<Rc<Discovery>>,
 }
 
+type SessionMap = HashMap<u64, (Box<str>, Rc<Opened>), BuildHasherDefault<Identity>>;
+
 pub struct KeyStore {
     remote: Vec<RemoteSet>,
     cache: RefCell<TokenCache>,
-    /// Opened session cookies per `oidc` entry, by sealed value; at most `jwt_cache_size` each
-    /// (emptied when full). A sealed value never changes meaning under one configuration.
-    sessions: RefCell<Vec<HashMap<String, Rc<Opened>>>>,
+    /// Opened session cookies per `oidc` entry, by the sealed value's fingerprint; at most
+    /// `jwt_cache_size` each (emptied when full). A sealed value never changes meaning under
+    /// one configuration.
+    sessions: RefCell<Vec<SessionMap>>,
     session_cap: usize,
 }
 
@@ -37,7 +42,7 @@ impl KeyStore {
                 cfg.jwt_cache_size,
                 MAX_CACHED_TOKEN_SIZE.min(cfg.max_token_size),
             )),
-            sessions: RefCell::new(cfg.oidc.iter().map(|_| HashMap::new()).collect()),
+            sessions: RefCell::new(cfg.oidc.iter().map(|_| HashMap::default()).collect()),
             session_cap: cfg.jwt_cache_size,
         }
     }
@@ -89,7 +94,9 @@ impl Keys for KeyStore {
     }
 
     fn cached_session(&self, oidc: usize, sealed: &str) -> Option<Rc<Opened>> {
-        self.sessions.borrow().get(oidc)?.get(sealed).cloned()
+        let sessions = self.sessions.borrow();
+        let (value, opened) = sessions.get(oidc)?.get(&fingerprint(sealed))?;
+        same_token(value, sealed).then(|| opened.clone())
     }
 
     fn remember_session(&self, oidc: usize, sealed: &str, opened: &Rc<Opened>) {
@@ -100,7 +107,7 @@ impl Keys for KeyStore {
             if m.len() >= self.session_cap {
                 m.clear();
             }
-            m.insert(sealed.to_string(), opened.clone());
+            m.insert(fingerprint(sealed), (sealed.into(), opened.clone()));
         }
     }
 

@@ -6,6 +6,7 @@
 //! `policy::rules` (the requirement type). Must not use CORS, authorization or the host.
 
 pub mod authenticator;
+pub mod fingerprint;
 pub mod keystore;
 pub mod token_cache;
 pub mod verifier;

@@ -4,8 +4,10 @@
 //! hit; entries of a provider are dropped when its key set changes.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::rc::Rc;
+
+use crate::authn::fingerprint::{fingerprint, same_token, Identity};
 
 use crate::jwt::token::Jwt;
 
@@ -15,58 +17,6 @@ pub const MAX_CACHED_TOKEN_SIZE: usize = 8 * 1024;
 
 /// Entries without `exp` are kept at most this long.
 const MAX_AGE_WITHOUT_EXP: u64 = 300;
-
-/// Where a token lives in the map: its length and last 32 bytes, which end in signature bytes.
-/// Only tokens that verified are ever inserted, so nobody can choose colliding keys, and a
-/// full hash (and the C library's byte-by-byte `memcmp`) over a 700-byte RS256 token was a
-/// visible share of a cached request in the sandbox.
-fn fingerprint(token: &str) -> u64 {
-    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
-    let bytes = token.as_bytes();
-    let tail = bytes.get(bytes.len().saturating_sub(32)..).unwrap_or(bytes);
-    let mut h = mix(0, bytes.len() as u64);
-    let mut words = tail.chunks_exact(8);
-    for w in &mut words {
-        h = mix(h, u64::from_le_bytes(w.try_into().unwrap_or_default()));
-    }
-    for b in words.remainder() {
-        h = mix(h, u64::from(*b));
-    }
-    h
-}
-
-/// Compares eight bytes at a time.
-fn same_token(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
-    (&mut x).zip(&mut y).all(|(p, q)| word(p) == word(q))
-        && x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
-}
-
-/// The map's keys are already fingerprints.
-#[derive(Default)]
-struct Identity(u64);
-
-impl Hasher for Identity {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
 
 struct Entry {
     token: Box<str>,

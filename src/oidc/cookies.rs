@@ -7,6 +7,8 @@
 //! chunk of a longer session is never mixed in); a flow is `N.f-<state>`. Every name the filter
 //! sets starts with `N`, and every cookie named `N` or `N.…` is the filter's.
 
+use std::borrow::Cow;
+
 use crate::config::schema::is_token;
 use crate::request::extractor::{cookie_pairs, remove_cookies};
 use crate::request::view::{Request, RequestEdits};
@@ -92,7 +94,7 @@ pub fn request_cookies(req: &Request) -> Vec<(&str, &str)> {
 /// then each complete chunk set (fewest chunks first). A set with a chunk missing, a chunk
 /// larger than the filter writes or a total over [`MAX_SESSION_BYTES`] is no candidate; of a
 /// chunk sent twice, the first counts.
-pub fn assemble(base: &str, cookies: &[(&str, &str)]) -> Vec<String> {
+pub fn assemble<'c>(base: &str, cookies: &[(&'c str, &'c str)]) -> Vec<Cow<'c, str>> {
     let mut sets: [[Option<&str>; MAX_CHUNKS]; MAX_CHUNKS] = [[None; MAX_CHUNKS]; MAX_CHUNKS];
     for (name, value) in cookies {
         if let Some(Own::Session { index, count }) = classify(base, name) {
@@ -108,10 +110,17 @@ pub fn assemble(base: &str, cookies: &[(&str, &str)]) -> Vec<String> {
         .enumerate()
         .filter_map(|(i, set)| {
             let parts = set.get(..=i)?;
-            let mut whole = String::new();
-            for part in parts {
-                whole.push_str((*part)?);
-            }
+            // The unsplit cookie (the usual case) is taken as it is, without a copy.
+            let whole = match parts {
+                [one] => Cow::Borrowed((*one)?),
+                _ => {
+                    let mut whole = String::new();
+                    for part in parts {
+                        whole.push_str((*part)?);
+                    }
+                    Cow::Owned(whole)
+                }
+            };
             (whole.len() <= MAX_SESSION_BYTES).then_some(whole)
         })
         .collect()
@@ -225,17 +234,18 @@ pub fn clear_session(attrs: &CookieAttrs, present: &[(&str, &str)]) -> Vec<Strin
 /// upstream: the session is the filter's business, and its chunks would only cost the
 /// upstream header space.
 pub fn strip(req: &Request, base: &str, edits: &mut RequestEdits) {
-    strip_all(req, [base], edits);
+    strip_all(req, &request_cookies(req), [base], edits);
 }
 
 /// [`strip`] for several providers' cookies at once (one `Cookie` rewrite); `bases` is walked
 /// per cookie name, so callers pass their names without collecting them per request.
-pub fn strip_all<'b, I>(req: &Request, bases: I, edits: &mut RequestEdits)
+/// `present` is the request's cookies ([`request_cookies`]).
+pub fn strip_all<'b, I>(req: &Request, present: &[(&str, &str)], bases: I, edits: &mut RequestEdits)
 where
     I: IntoIterator<Item = &'b str> + Clone,
 {
     let ours = |n: &str| bases.clone().into_iter().any(|b| classify(b, n).is_some());
-    if request_cookies(req).iter().any(|(n, _)| ours(n)) {
+    if present.iter().any(|(n, _)| ours(n)) {
         remove_cookies(req, edits, ours);
     }
 }
@@ -329,7 +339,7 @@ mod tests {
             let mut sent = as_pairs(&chunks);
             sent.reverse();
             sent.insert(1, ("other", "1"));
-            assert_eq!(assemble(b, &sent), vec![value.clone()], "{len}");
+            assert_eq!(assemble(b, &sent), vec![Cow::from(value.clone())], "{len}");
         }
         assert_eq!(split(b, &"a".repeat(MAX_SESSION_BYTES + 1)), None);
         assert_eq!(split(b, ""), None);
@@ -354,13 +364,13 @@ mod tests {
                 ("c.1-3", "q"),
             ],
         );
-        assert_eq!(got, vec!["xy".to_string()]);
+        assert_eq!(got, vec![Cow::from("xy")]);
         // Unsplit first, then sets by size; a repeated chunk: the first counts.
         let got = assemble(
             b,
             &[("c.1-2", "y"), ("c", "s"), ("c.0-2", "x"), ("c.0-2", "z")],
         );
-        assert_eq!(got, vec!["s".to_string(), "xy".to_string()]);
+        assert_eq!(got, vec![Cow::from("s"), Cow::from("xy")]);
     }
 
     #[test]
@@ -476,7 +486,7 @@ mod tests {
             "a=1; __Host-web.junk=x; __Host-web.5-2=y; __Host-web.0-99=z".into(),
         )]);
         let mut edits = RequestEdits::default();
-        strip_all(&req, ["__Host-web"], &mut edits);
+        strip_all(&req, &request_cookies(&req), ["__Host-web"], &mut edits);
         assert_eq!(edits.set, vec![("cookie".to_string(), "a=1".to_string())]);
     }
 

@@ -216,23 +216,26 @@ pub fn remove_token(req: &Request, location: &TokenLocation, edits: &mut Request
 /// Removes from the `Cookie` header every cookie whose name `drop` picks, keeping the others
 /// (and the edits already made to the header).
 pub fn remove_cookies(req: &Request, edits: &mut RequestEdits, drop: impl Fn(&str) -> bool) {
-    let current: Vec<String> = match edits.set.iter().find(|(n, _)| n == "cookie") {
-        Some((_, v)) => vec![v.clone()],
-        None if edits.remove.iter().any(|n| n == "cookie") => Vec::new(),
-        None => req.header_values("cookie").map(str::to_owned).collect(),
+    let mut kept = String::new();
+    let mut keep = |value: &str| {
+        for c in value.split(';').map(str::trim).filter(|c| !c.is_empty()) {
+            if !drop(c.split_once('=').map_or(c, |(n, _)| n.trim())) {
+                if !kept.is_empty() {
+                    kept.push_str("; ");
+                }
+                kept.push_str(c);
+            }
+        }
     };
-    let kept: Vec<String> = current
-        .iter()
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .filter(|c| !drop(c.split_once('=').map_or(*c, |(n, _)| n.trim())))
-        .map(str::to_owned)
-        .collect();
+    match edits.set.iter().find(|(n, _)| n == "cookie") {
+        Some((_, v)) => keep(v),
+        None if edits.remove.iter().any(|n| n == "cookie") => {}
+        None => req.header_values("cookie").for_each(keep),
+    }
     if kept.is_empty() {
         edits.remove("cookie");
     } else {
-        edits.set("cookie", kept.join("; "));
+        edits.set("cookie", kept);
     }
 }
 
