@@ -13,6 +13,7 @@ const CACHE_DURATION_MS: (u64, u64) = (1_000, 30 * 86_400_000);
 const KID_REFETCH_MS: (u64, u64) = (1_000, 86_400_000);
 
 /// The warnings of `raw`, or the error of a duration out of bounds.
+#[inline(never)]
 pub fn check(raw: &RawConfig) -> Result<Vec<String>, ConfigError> {
     let mut out = Vec::new();
     for (name, p) in &raw.providers {

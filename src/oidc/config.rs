@@ -124,7 +124,9 @@ impl OidcProvider {
 }
 
 /// Compiles the entry `name` of the section at `path_prefix` (`"oidc"`), reading `{"env": …}`
-/// secrets through `env` (in Envoy, the VM's `environment_variables`).
+/// secrets through `env` (in Envoy, the VM's `environment_variables`). Configuration-time code,
+/// kept out of `config::compile` for V8's compile memory (see there).
+#[inline(never)]
 pub fn compile(
     path_prefix: &str,
     name: &str,
@@ -295,6 +297,7 @@ fn compile_scopes(at: &str, raw: Vec<String>) -> Result<Vec<String>, ConfigError
     Ok(scopes)
 }
 
+#[inline(never)]
 fn compile_session(
     at: &str,
     provider: &str,
