@@ -195,21 +195,15 @@ pub fn merge_into_response(
     let mut out = Vec::with_capacity(headers.len());
     for (name, value) in headers {
         if name == "vary" {
-            let mut current = existing.header_values("vary").peekable();
-            if current.peek().is_none() {
-                out.push((name, value));
-                continue;
-            }
-            let current: Vec<&str> = current.collect();
+            let current: Vec<&str> = existing.header_values("vary").collect();
             let has_origin = current
                 .iter()
                 .flat_map(|v| v.split(','))
                 .any(|t| t.trim().eq_ignore_ascii_case("origin") || t.trim() == "*");
-            if !has_origin {
-                let mut v = current.join(", ");
-                v.push_str(", ");
-                v.push_str(&value);
-                out.push((name, v));
+            if current.is_empty() {
+                out.push((name, value));
+            } else if !has_origin {
+                out.push((name, format!("{}, {value}", current.join(", "))));
             }
         } else if !upstream_cors && existing.header(&name).is_none() {
             out.push((name, value));
