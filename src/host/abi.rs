@@ -63,20 +63,21 @@ pub fn send_local_response(
     body: &str,
 ) -> Result<(), u32> {
     let headers = serialize(headers).ok_or(u32::MAX)?;
-    super::trace::host_call();
     // SAFETY: every pointer and length pair comes from a live slice that outlives the call;
     // the host only reads them.
     let status = unsafe {
-        proxy_send_local_response(
-            status,
-            details.as_ptr(),
-            details.len(),
-            body.as_ptr(),
-            body.len(),
-            headers.as_ptr(),
-            headers.len(),
-            -1,
-        )
+        super::trace::host(|| {
+            proxy_send_local_response(
+                status,
+                details.as_ptr(),
+                details.len(),
+                body.as_ptr(),
+                body.len(),
+                headers.as_ptr(),
+                headers.len(),
+                -1,
+            )
+        })
     };
     match status {
         OK => Ok(()),
@@ -92,9 +93,10 @@ pub fn set_property(name: &str, value: &str) -> Result<(), u32> {
     } else {
         value.as_ptr()
     };
-    super::trace::host_call();
     // SAFETY: as above, live slices only read by the host.
-    let status = unsafe { proxy_set_property(name.as_ptr(), name.len(), value_ptr, value.len()) };
+    let status = unsafe {
+        super::trace::host(|| proxy_set_property(name.as_ptr(), name.len(), value_ptr, value.len()))
+    };
     match status {
         OK => Ok(()),
         other => Err(other),

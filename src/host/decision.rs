@@ -88,13 +88,11 @@ fn report(cfg: &FilterConfig, outcome: &Outcome, metrics: &Metrics) {
 /// Fails closed: any error of the host while editing means the request is not forwarded.
 fn apply(edits: &RequestEdits) -> Result<(), String> {
     for name in &edits.remove {
-        trace::host_call();
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None)
+        trace::host(|| hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None))
             .map_err(|e| format!("remove {name}: {e:?}"))?;
     }
     for (name, value) in &edits.set {
-        trace::host_call();
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+        trace::host(|| hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value)))
             .map_err(|e| format!("set {name}: {e:?}"))?;
     }
     Ok(())
@@ -140,8 +138,7 @@ pub fn carry_out(
             Ok(()) => {
                 *response_headers.borrow_mut() = outcome.response_headers;
                 if resume {
-                    trace::host_call();
-                    if let Err(e) = hostcalls::resume_http_request() {
+                    if let Err(e) = trace::host(hostcalls::resume_http_request) {
                         log(LogLevel::Warn, &format!("cannot resume request: {e:?}"));
                     }
                 }

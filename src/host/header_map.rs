@@ -22,11 +22,10 @@ extern "C" {
 pub fn read(map: MapType) -> Result<HeaderMap, String> {
     let mut data: *mut u8 = null_mut();
     let mut size: usize = 0;
-    super::trace::host_call();
     // SAFETY: the host writes a pointer it got from this module's `proxy_on_memory_allocate`
     // (a boxed slice of exactly `size` bytes, so capacity == length) and its size.
     let buf = unsafe {
-        match proxy_get_header_map_pairs(map as u32, &mut data, &mut size) {
+        match super::trace::host(|| proxy_get_header_map_pairs(map as u32, &mut data, &mut size)) {
             0 if data.is_null() => Vec::new(),
             0 => {
                 super::trace::vm_entry();
@@ -35,5 +34,6 @@ pub fn read(map: MapType) -> Result<HeaderMap, String> {
             status => return Err(format!("host status {status}")),
         }
     };
-    HeaderMap::from_serialized(buf).map_err(|_| "malformed header map".to_string())
+    super::trace::work(|| HeaderMap::from_serialized(buf))
+        .map_err(|_| "malformed header map".to_string())
 }

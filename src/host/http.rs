@@ -28,7 +28,7 @@ pub struct Filter {
 
 impl Filter {
     pub fn new(context_id: u32, keys: Option<Rc<RefCell<RemoteKeys>>>) -> Self {
-        trace::vm_entry();
+        let _entry = trace::callback();
         Self {
             context_id,
             keys,
@@ -41,7 +41,7 @@ impl Filter {
 /// `proxy_on_done` export (see scripts/build), which saves a VM entry per request.
 impl Drop for Filter {
     fn drop(&mut self) {
-        trace::vm_entry();
+        let _entry = trace::callback();
         // Not borrowable only while the root context is finishing this very request.
         if let Some(Ok(mut keys)) = self.keys.as_ref().map(|k| k.try_borrow_mut()) {
             keys.forget(self.context_id);
@@ -59,21 +59,21 @@ impl Context for Filter {
         body_size: usize,
         _trailers: usize,
     ) {
-        trace::vm_entry();
+        let _entry = trace::callback();
         super::jwks::deliver(self.keys.as_ref(), token_id, body_size);
     }
 }
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        trace::vm_entry();
+        let _entry = trace::callback();
         let action = self.request_headers();
         trace::request_done();
         action
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        trace::vm_entry();
+        let _entry = trace::callback();
         self.response_headers()
     }
 }
@@ -87,6 +87,7 @@ impl Filter {
             Ok(h) => h,
             Err(e) => return internal_error(&format!("cannot read request headers: {e}")),
         };
+        trace::control(headers.header("x-call-cost"));
         let Some(now_ms) = recent_ms() else {
             return internal_error("host clock unavailable");
         };
@@ -104,7 +105,7 @@ impl Filter {
             connection,
         };
         let evaluate = || keys.borrow().evaluate(&req, now_ms);
-        let mut outcome = evaluate();
+        let mut outcome = trace::work(evaluate);
         if !outcome.jwks_misses.is_empty() {
             let wait = keys.borrow_mut().try_wait(
                 self.context_id,
@@ -143,10 +144,9 @@ impl Filter {
                 continue;
             }
             // Session cookies are added beside the upstream's own, never merged.
-            trace::host_call();
-            if let Err(e) =
+            if let Err(e) = trace::host(|| {
                 hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", &value)
-            {
+            }) {
                 log(
                     LogLevel::Warn,
                     &format!("cannot add a session cookie: {e:?}"),
@@ -157,11 +157,10 @@ impl Filter {
             return Action::Continue;
         }
         let existing = read(MapType::HttpResponseHeaders).unwrap_or_default();
-        for (name, value) in cors::merge_into_response(&existing, cors_owed) {
-            trace::host_call();
-            if let Err(e) =
+        for (name, value) in trace::work(|| cors::merge_into_response(&existing, cors_owed)) {
+            if let Err(e) = trace::host(|| {
                 hostcalls::set_map_value(MapType::HttpResponseHeaders, &name, Some(&value))
-            {
+            }) {
                 log(
                     LogLevel::Warn,
                     &format!("cannot set response header {name}: {e:?}"),

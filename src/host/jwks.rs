@@ -84,8 +84,7 @@ fn body_key(r: &RemoteJwks) -> String {
 }
 
 fn read_meta(r: &RemoteJwks) -> (Meta, Option<u32>) {
-    super::trace::host_call();
-    match hostcalls::get_shared_data(&meta_key(r)) {
+    match super::trace::host(|| hostcalls::get_shared_data(&meta_key(r))) {
         Ok((bytes, cas)) => (Meta::decode(bytes.as_deref()), cas),
         Err(_) => (Meta::default(), None),
     }
@@ -98,8 +97,9 @@ fn update_meta(r: &RemoteJwks, mut f: impl FnMut(&mut Meta) -> bool) -> Option<M
         if !f(&mut meta) {
             return None;
         }
-        super::trace::host_call();
-        match hostcalls::set_shared_data(&meta_key(r), Some(&meta.encode()), cas) {
+        match super::trace::host(|| {
+            hostcalls::set_shared_data(&meta_key(r), Some(&meta.encode()), cas)
+        }) {
             Ok(()) => return Some(meta),
             Err(Status::CasMismatch) => continue,
             Err(e) => {
@@ -186,14 +186,16 @@ impl RemoteKeys {
         LoginOps::init_shared(&self.config);
         for p in &self.config.providers {
             if let Some(r) = &p.remote {
-                super::trace::host_call();
-                if let Ok((None, _)) | Err(_) = hostcalls::get_shared_data(&meta_key(r)) {
-                    super::trace::host_call();
-                    let _ = hostcalls::set_shared_data(
-                        &meta_key(r),
-                        Some(&Meta::default().encode()),
-                        None,
-                    );
+                if let Ok((None, _)) | Err(_) =
+                    super::trace::host(|| hostcalls::get_shared_data(&meta_key(r)))
+                {
+                    let _ = super::trace::host(|| {
+                        hostcalls::set_shared_data(
+                            &meta_key(r),
+                            Some(&Meta::default().encode()),
+                            None,
+                        )
+                    });
                 }
             }
         }
@@ -213,8 +215,7 @@ impl RemoteKeys {
         if meta.version == 0 || meta.version == current {
             return false;
         }
-        super::trace::host_call();
-        let body = match hostcalls::get_shared_data(&body_key(r)) {
+        let body = match super::trace::host(|| hostcalls::get_shared_data(&body_key(r))) {
             Ok((Some(b), _)) => b,
             _ => return false,
         };
@@ -224,8 +225,7 @@ impl RemoteKeys {
                 .get(provider)
                 .and_then(|p| p.issuer.as_deref())
                 .unwrap_or("");
-            super::trace::host_call();
-            match hostcalls::get_shared_data(&discovery_key(r)) {
+            match super::trace::host(|| hostcalls::get_shared_data(&discovery_key(r))) {
                 Ok((Some(doc), _)) => match discovery::parse(issuer, &doc) {
                     Ok(d) => Some(d),
                     Err(e) => {
@@ -285,8 +285,11 @@ impl RemoteKeys {
             }
             let mut leased = meta.clone();
             leased.start_fetch(now_ms, r.timeout_ms);
-            super::trace::host_call();
-            if hostcalls::set_shared_data(&meta_key(r), Some(&leased.encode()), cas).is_err() {
+            if super::trace::host(|| {
+                hostcalls::set_shared_data(&meta_key(r), Some(&leased.encode()), cas)
+            })
+            .is_err()
+            {
                 continue; // another VM took it
             }
             let stage = if r.discovery {
@@ -401,8 +404,9 @@ impl RemoteKeys {
                 return;
             }
         };
-        super::trace::host_call();
-        if let Err(e) = hostcalls::set_shared_data(&discovery_key(r), Some(&body), None) {
+        if let Err(e) =
+            super::trace::host(|| hostcalls::set_shared_data(&discovery_key(r), Some(&body), None))
+        {
             log(
                 LogLevel::Error,
                 &format!("cannot share the discovery document: {e:?}"),
@@ -433,14 +437,15 @@ impl RemoteKeys {
             (":authority", authority),
             ("accept", "application/json"),
         ];
-        super::trace::host_call();
-        match hostcalls::dispatch_http_call(
-            &r.cluster,
-            headers,
-            None,
-            vec![],
-            Duration::from_millis(r.timeout_ms),
-        ) {
+        match super::trace::host(|| {
+            hostcalls::dispatch_http_call(
+                &r.cluster,
+                headers,
+                None,
+                vec![],
+                Duration::from_millis(r.timeout_ms),
+            )
+        }) {
             Ok(token) => {
                 self.in_flight.insert(token, (provider, stage));
                 None
@@ -475,14 +480,14 @@ impl RemoteKeys {
                 for s in skipped {
                     log(LogLevel::Warn, &format!("jwks {name}: skipped {s}"));
                 }
-                super::trace::host_call();
-                let shared = hostcalls::get_shared_data(&body_key(r))
+                let shared = super::trace::host(|| hostcalls::get_shared_data(&body_key(r)))
                     .ok()
                     .and_then(|(b, _)| b);
                 let changed = shared.as_deref() != Some(body.as_slice());
                 if changed {
-                    super::trace::host_call();
-                    if let Err(e) = hostcalls::set_shared_data(&body_key(r), Some(&body), None) {
+                    if let Err(e) = super::trace::host(|| {
+                        hostcalls::set_shared_data(&body_key(r), Some(&body), None)
+                    }) {
                         log(
                             LogLevel::Error,
                             &format!("jwks {name}: cannot share the key set: {e:?}"),
@@ -617,8 +622,7 @@ impl RemoteKeys {
         self.waiters = waiting;
         for w in ready {
             let outcome = self.evaluate(&w.request, now_ms);
-            super::trace::host_call();
-            if hostcalls::set_effective_context(w.context_id).is_err() {
+            if super::trace::host(|| hostcalls::set_effective_context(w.context_id)).is_err() {
                 continue;
             }
             self.carry_out(

@@ -123,8 +123,7 @@ enum Slot {
 }
 
 fn read_slot(name: &str, key: &str) -> (Option<Slot>, Option<u32>) {
-    super::trace::host_call();
-    let Ok((bytes, cas)) = hostcalls::get_shared_data(name) else {
+    let Ok((bytes, cas)) = super::trace::host(|| hostcalls::get_shared_data(name)) else {
         return (None, None);
     };
     let text = bytes
@@ -166,10 +165,11 @@ impl LoginOps {
         for o in &cfg.oidc {
             for n in 0..SLOTS {
                 let name = format!("jwt_authz.oidc.refresh|{}|{n}", o.provider.name);
-                super::trace::host_call();
-                if let Ok((None, _)) | Err(_) = hostcalls::get_shared_data(&name) {
-                    super::trace::host_call();
-                    let _ = hostcalls::set_shared_data(&name, Some(b""), None);
+                if let Ok((None, _)) | Err(_) =
+                    super::trace::host(|| hostcalls::get_shared_data(&name))
+                {
+                    let _ =
+                        super::trace::host(|| hostcalls::set_shared_data(&name, Some(b""), None));
                 }
             }
         }
@@ -272,8 +272,9 @@ impl LoginOps {
                 .get(r.oidc)
                 .map_or(5_000, |o| o.provider.timeout_ms);
             let lease = format!("{} P {}", r.key, now_ms + timeout + 1_000);
-            super::trace::host_call();
-            match hostcalls::set_shared_data(&name, Some(lease.as_bytes()), cas) {
+            match super::trace::host(|| {
+                hostcalls::set_shared_data(&name, Some(lease.as_bytes()), cas)
+            }) {
                 Ok(()) => return self.dispatch(vm, op, now_ms),
                 Err(Status::CasMismatch) => continue,
                 Err(e) => {
@@ -302,14 +303,15 @@ impl LoginOps {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        super::trace::host_call();
-        match hostcalls::dispatch_http_call(
-            &login.provider.cluster,
-            headers,
-            Some(request.body.as_bytes()),
-            vec![],
-            Duration::from_millis(login.provider.timeout_ms),
-        ) {
+        match super::trace::host(|| {
+            hostcalls::dispatch_http_call(
+                &login.provider.cluster,
+                headers,
+                Some(request.body.as_bytes()),
+                vec![],
+                Duration::from_millis(login.provider.timeout_ms),
+            )
+        }) {
             Ok(token) => {
                 self.in_flight.insert(token, op);
             }
@@ -389,8 +391,7 @@ impl LoginOps {
                         &format!("{} {}: {why}", op.request.method(), op.request.path()),
                     );
                 }
-                super::trace::host_call();
-                if hostcalls::set_effective_context(op.context_id).is_ok() {
+                if super::trace::host(|| hostcalls::set_effective_context(op.context_id)).is_ok() {
                     super::decision::send(&done.reply);
                 }
                 None
@@ -418,8 +419,9 @@ impl LoginOps {
                     value.push('\n');
                     value.push_str(&payload);
                 }
-                super::trace::host_call();
-                let _ = hostcalls::set_shared_data(&name, Some(value.as_bytes()), None);
+                let _ = super::trace::host(|| {
+                    hostcalls::set_shared_data(&name, Some(value.as_bytes()), None)
+                });
                 vm.metrics.oidc(
                     r.oidc,
                     if matches!(renewal, Renewal::Renewed { .. }) {
@@ -478,8 +480,7 @@ impl LoginOps {
             Decision::Reply(reply) => reply.headers.extend(cookies),
             _ => outcome.response_headers.extend(cookies),
         }
-        super::trace::host_call();
-        if hostcalls::set_effective_context(op.context_id).is_err() {
+        if super::trace::host(|| hostcalls::set_effective_context(op.context_id)).is_err() {
             return;
         }
         match outcome.decision {

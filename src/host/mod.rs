@@ -21,11 +21,12 @@ use proxy_wasm::types::LogLevel;
 
 /// The `:status` of the HTTP call whose answer is being delivered (none: no answer).
 pub fn call_status() -> Option<String> {
-    trace::host_call();
-    let status = hostcalls::get_map_value(
-        proxy_wasm::types::MapType::HttpCallResponseHeaders,
-        ":status",
-    )
+    let status = trace::host(|| {
+        hostcalls::get_map_value(
+            proxy_wasm::types::MapType::HttpCallResponseHeaders,
+            ":status",
+        )
+    })
     .ok()
     .flatten();
     if status.is_some() {
@@ -36,11 +37,12 @@ pub fn call_status() -> Option<String> {
 
 /// The body of that answer, `size` bytes (empty when the host gives none).
 pub fn call_body(size: usize) -> Vec<u8> {
-    trace::host_call();
-    let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, size)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let body = trace::host(|| {
+        hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, size)
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_default();
     if !body.is_empty() {
         trace::vm_entry();
     }
@@ -48,9 +50,8 @@ pub fn call_body(size: usize) -> Vec<u8> {
 }
 
 pub fn log(level: LogLevel, message: &str) {
-    trace::host_call();
     // Nothing sensible is left to do if the host refuses a log line.
-    let _ = hostcalls::log(level, message);
+    let _ = trace::host(|| hostcalls::log(level, message));
 }
 
 thread_local! {
@@ -60,8 +61,7 @@ thread_local! {
 
 /// The host clock in Unix milliseconds, read now (and remembered for [`recent_ms`]).
 pub fn now_ms() -> Option<u64> {
-    trace::host_call();
-    let t = hostcalls::get_current_time().ok()?;
+    let t = trace::host(hostcalls::get_current_time).ok()?;
     let d = t.duration_since(UNIX_EPOCH).ok()?;
     let ms = u64::try_from(d.as_millis()).ok()?;
     CLOCK_MS.set(ms);

@@ -36,10 +36,8 @@ pub fn connection(context_id: u32, metadata_keys: Rc<[String]>) -> Connection {
     Connection::new(
         move |attr| {
             let path = path(attr, &metadata_keys)?;
-            super::trace::host_call();
-            hostcalls::set_effective_context(context_id).ok()?;
-            super::trace::host_call();
-            let bytes = hostcalls::get_property(path).ok()??;
+            super::trace::host(|| hostcalls::set_effective_context(context_id)).ok()?;
+            let bytes = super::trace::host(|| hostcalls::get_property(path)).ok()??;
             super::trace::vm_entry();
             // An attribute that is not text is no attribute (fail closed: unknown).
             String::from_utf8(bytes).ok()
