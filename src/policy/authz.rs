@@ -550,8 +550,8 @@ impl Authorization {
         let candidates = self.index.candidates(req.path());
         self.decide(
             candidates
-                .into_iter()
-                .filter_map(|i| self.policies.get(i).map(|p| (i, p))),
+                .iter()
+                .filter_map(|&i| self.policies.get(i).map(|p| (i, p))),
             req,
             id,
         )

@@ -4,6 +4,7 @@
 //! use. Items the index cannot narrow (regexes, no path condition) are always candidates.
 //! Candidates come out in item order, so first-match and DENY-before-ALLOW orders hold.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::jwt::issuer_map::insert_sorted;
@@ -37,7 +38,7 @@ impl PathIndex {
             for key in keys(item) {
                 let (map, lens, text) = match key {
                     PathKey::Exact(p) => {
-                        index.exact.entry(p.to_string()).or_default().push(item);
+                        insert_sorted(index.exact.entry(p.to_string()).or_default(), item);
                         continue;
                     }
                     PathKey::Any => {
@@ -47,7 +48,7 @@ impl PathIndex {
                     PathKey::Prefix(p) => (&mut index.prefix, &mut index.prefix_lens, p),
                     PathKey::Suffix(s) => (&mut index.suffix, &mut index.suffix_lens, s),
                 };
-                map.entry(text.to_string()).or_default().push(item);
+                insert_sorted(map.entry(text.to_string()).or_default(), item);
                 insert_sorted(lens, text.len());
             }
         }
@@ -55,23 +56,49 @@ impl PathIndex {
     }
 
     /// The items that could match `path`, ascending and without repeats.
-    pub fn candidates(&self, path: &str) -> Vec<usize> {
-        let mut out = self.always.clone();
-        let mut add = |items: Option<&Vec<usize>>| {
-            for item in items.into_iter().flatten() {
-                insert_sorted(&mut out, *item);
+    pub fn candidates(&self, path: &str) -> Cow<'_, [usize]> {
+        let prefixes = self
+            .prefix_lens
+            .iter()
+            .take_while(|l| **l <= path.len())
+            .filter_map(|&len| path.get(..len).and_then(|p| self.prefix.get(p)));
+        let suffixes = self
+            .suffix_lens
+            .iter()
+            .take_while(|l| **l <= path.len())
+            .filter_map(|&len| {
+                path.get(path.len() - len..)
+                    .and_then(|s| self.suffix.get(s))
+            });
+        let mut found = self
+            .exact
+            .get(path)
+            .into_iter()
+            .chain(prefixes)
+            .chain(suffixes);
+        // Each list is sorted and free of repeats: when only one applies (the usual case),
+        // it is the answer as it stands, with no copy per request.
+        let mut out = match (self.always.is_empty(), found.next()) {
+            (true, None) => return Cow::Borrowed(&[]),
+            (false, None) => return Cow::Borrowed(&self.always),
+            (true, Some(only)) => match found.next() {
+                None => return Cow::Borrowed(only),
+                Some(second) => {
+                    let mut out = only.clone();
+                    second.iter().for_each(|i| insert_sorted(&mut out, *i));
+                    out
+                }
+            },
+            (false, Some(first)) => {
+                let mut out = self.always.clone();
+                first.iter().for_each(|i| insert_sorted(&mut out, *i));
+                out
             }
         };
-        add(self.exact.get(path));
-        for &len in self.prefix_lens.iter().take_while(|l| **l <= path.len()) {
-            add(path.get(..len).and_then(|p| self.prefix.get(p)));
+        for list in found {
+            list.iter().for_each(|i| insert_sorted(&mut out, *i));
         }
-        for &len in self.suffix_lens.iter().take_while(|l| **l <= path.len()) {
-            add(path
-                .get(path.len() - len..)
-                .and_then(|s| self.suffix.get(s)));
-        }
-        out
+        Cow::Owned(out)
     }
 }
 
@@ -113,11 +140,11 @@ mod tests {
             vec![PathKey::Prefix("/api/x/long/er")],
         ];
         let index = PathIndex::new(keys.len(), |i| keys[i].clone());
-        assert_eq!(index.candidates("/api/x"), vec![0, 1, 3, 5]);
-        assert_eq!(index.candidates("/api/y.png"), vec![0, 2, 3, 5]);
-        assert_eq!(index.candidates("/logo"), vec![2, 3, 5]);
-        assert_eq!(index.candidates(""), vec![3, 5]);
+        assert_eq!(*index.candidates("/api/x"), [0, 1, 3, 5]);
+        assert_eq!(*index.candidates("/api/y.png"), [0, 2, 3, 5]);
+        assert_eq!(*index.candidates("/logo"), [2, 3, 5]);
+        assert_eq!(*index.candidates(""), [3, 5]);
         // A multi-byte character where a prefix length would cut it is no match, not a panic.
-        assert_eq!(index.candidates("/ap\u{e9}/x"), vec![3, 5]);
+        assert_eq!(*index.candidates("/ap\u{e9}/x"), [3, 5]);
     }
 }

@@ -319,8 +319,8 @@ impl RuleSet {
         let found = self
             .index
             .candidates(path)
-            .into_iter()
-            .filter_map(|i| self.rules.get(i))
+            .iter()
+            .filter_map(|&i| self.rules.get(i))
             .find(|r| r.route.matches(req));
         match found {
             Some(r) if r.route.unrunnable(req) => Err(PathTooLong),
