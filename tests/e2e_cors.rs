@@ -195,6 +195,32 @@ fn cors_is_ordered_right() {
         r.header_count("access-control-allow-origin"),
         1,
     );
+    // One CORS header of the upstream's without allow-origin: ours go on beside it, and its
+    // own stays the only one of its name.
+    let r = env.curl(&[
+        "-H",
+        istio,
+        "-H",
+        &bearer,
+        "/?echo_header=access-control-allow-credentials:false",
+    ]);
+    c.eq(
+        "upstream allow-credentials kept",
+        (
+            r.header("access-control-allow-origin"),
+            r.header("access-control-allow-credentials"),
+            r.header_count("access-control-allow-credentials"),
+            r.header("access-control-expose-headers"),
+            r.header("vary"),
+        ),
+        (
+            Some("http://istio.io"),
+            Some("false"),
+            1,
+            Some("x-request-id"),
+            Some("Origin"),
+        ),
+    );
     // Private network access, when asked.
     let r = pre(
         istio,

@@ -86,14 +86,20 @@ fn report(cfg: &FilterConfig, outcome: &Outcome, metrics: &Metrics) {
 }
 
 /// Fails closed: any error of the host while editing means the request is not forwarded.
-fn apply(edits: &RequestEdits) -> Result<(), String> {
+fn apply(edits: &RequestEdits, req: &Request) -> Result<(), String> {
     for name in &edits.remove {
         trace::host(|| hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None))
             .map_err(|e| format!("remove {name}: {e:?}"))?;
     }
     for (name, value) in &edits.set {
-        trace::host(|| hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value)))
-            .map_err(|e| format!("set {name}: {e:?}"))?;
+        // A header the request lacks (or just lost) is added: Envoy then skips its search
+        // for one to replace.
+        let absent = req.header(name).is_none() || edits.remove.contains(name);
+        trace::host(|| match absent {
+            true => hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value),
+            false => hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value)),
+        })
+        .map_err(|e| format!("set {name}: {e:?}"))?;
     }
     Ok(())
 }
@@ -134,7 +140,7 @@ pub fn carry_out(
     }
     match outcome.decision {
         Decision::Reply(reply) => send(&reply),
-        Decision::Continue(edits) => match apply(&edits) {
+        Decision::Continue(edits) => match apply(&edits, req) {
             Ok(()) => {
                 *response_headers.borrow_mut() = outcome.response_headers;
                 if resume {

@@ -16,6 +16,7 @@ use super::properties;
 use super::{log, recent_ms, trace};
 use crate::policy::cors;
 use crate::request::connection::Connection;
+use crate::request::header_map::HeaderMap;
 use crate::request::view::Request;
 
 pub struct Filter {
@@ -156,11 +157,21 @@ impl Filter {
         if cors_owed.is_empty() {
             return Action::Continue;
         }
-        let existing = read(MapType::HttpResponseHeaders).unwrap_or_default();
+        let existing = upstream_cors_headers(&cors_owed);
+        let had_vary = existing.header("vary").is_some();
         for (name, value) in trace::work(|| cors::merge_into_response(&existing, cors_owed)) {
-            if let Err(e) = trace::host(|| {
-                hostcalls::set_map_value(MapType::HttpResponseHeaders, &name, Some(&value))
-            }) {
+            // The merge hands back only headers the upstream lacks, and a `Vary` that replaces
+            // the upstream's: adding skips Envoy's search for a header to replace.
+            let result = if name == "vary" && had_vary {
+                trace::host(|| {
+                    hostcalls::set_map_value(MapType::HttpResponseHeaders, &name, Some(&value))
+                })
+            } else {
+                trace::host(|| {
+                    hostcalls::add_map_value(MapType::HttpResponseHeaders, &name, &value)
+                })
+            };
+            if let Err(e) = result {
                 log(
                     LogLevel::Warn,
                     &format!("cannot set response header {name}: {e:?}"),
@@ -169,4 +180,35 @@ impl Filter {
         }
         Action::Continue
     }
+}
+
+/// The upstream's response headers that [`cors::merge_into_response`] looks at for `owed`:
+/// its `access-control-allow-origin`, `vary` and, when it sent no allow-origin, the others
+/// owed. Each is read on its own, since a header that is absent (the usual case) costs no VM
+/// entry to hand over, where reading the whole map costs one and a parse. A single read gives
+/// only the first of several `Vary` headers, so a response with `Vary` is read whole.
+fn upstream_cors_headers(owed: &[(String, String)]) -> HeaderMap {
+    let get = |name: &str| {
+        let value = trace::host(|| hostcalls::get_map_value(MapType::HttpResponseHeaders, name))
+            .ok()
+            .flatten();
+        if value.is_some() {
+            trace::vm_entry();
+        }
+        value
+    };
+    if get("vary").is_some() {
+        return read(MapType::HttpResponseHeaders).unwrap_or_default();
+    }
+    const ALLOW_ORIGIN: &str = "access-control-allow-origin";
+    let found = match get(ALLOW_ORIGIN) {
+        // The upstream answers CORS itself: nothing of ours but `Vary` goes on.
+        Some(origin) => vec![(ALLOW_ORIGIN.to_string(), origin)],
+        None => owed
+            .iter()
+            .filter(|(name, _)| name != "vary" && name != ALLOW_ORIGIN)
+            .filter_map(|(name, _)| get(name).map(|v| (name.clone(), v)))
+            .collect(),
+    };
+    HeaderMap::new(found)
 }
