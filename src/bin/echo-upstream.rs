@@ -1,6 +1,7 @@
 //! `echo-upstream`: the demo's and tests' upstream. Answers every HTTP/1.1 request with a JSON
 //! echo of its method, path and headers, so a test can see exactly what passed the filter.
-//! `?echo_header=name:value` adds that header to the response.
+//! `?echo_header=name:value` adds that header to the response (`%XX` in the value stands for
+//! that byte, so a test can send bytes a URL cannot carry as they are).
 //! `--serve PATH=FILE` answers GET PATH with the file's current content instead (the demo's
 //! JWKS endpoint).
 //! Usage: echo-upstream [PORT] [--serve PATH=FILE]...   (PORT 0 or absent: a free port;
@@ -10,6 +11,30 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 use serde_json::{json, Map, Value};
+
+/// The bytes of `value`, each `%XX` read as the byte it names.
+fn unescape(value: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut rest = value.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let escaped = (b == b'%')
+            .then(|| tail.get(..2))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                rest = tail.get(2..).unwrap_or_default();
+            }
+            None => {
+                out.push(b);
+                rest = tail;
+            }
+        }
+    }
+    out
+}
 
 fn serve(stream: TcpStream, files: &[(String, String)]) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
@@ -53,12 +78,14 @@ fn serve(stream: TcpStream, files: &[(String, String)]) -> std::io::Result<()> {
         }
         let mut body = vec![0u8; length];
         reader.read_exact(&mut body)?;
-        let mut extra = String::new();
+        let mut extra = Vec::new();
         if let Some((_, query)) = path.split_once('?') {
             for pair in query.split('&') {
                 if let Some(h) = pair.strip_prefix("echo_header=") {
                     if let Some((n, v)) = h.split_once(':') {
-                        extra.push_str(&format!("{n}: {v}\r\n"));
+                        extra.extend_from_slice(format!("{n}: ").as_bytes());
+                        extra.extend(unescape(v));
+                        extra.extend_from_slice(b"\r\n");
                     }
                 }
             }
@@ -72,11 +99,15 @@ fn serve(stream: TcpStream, files: &[(String, String)]) -> std::io::Result<()> {
         });
         // One write per response: with Nagle's algorithm and delayed ACKs, split writes
         // stall keep-alive connections for tens of milliseconds.
-        let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n{echo}",
+        let mut response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
             echo.len()
-        );
-        out.write_all(response.as_bytes())?;
+        )
+        .into_bytes();
+        response.extend(extra);
+        response.extend_from_slice(b"\r\n");
+        response.extend_from_slice(echo.as_bytes());
+        out.write_all(&response)?;
         out.flush()?;
     }
 }

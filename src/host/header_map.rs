@@ -17,6 +17,13 @@ extern "C" {
         return_map_data: *mut *mut u8,
         return_map_size: *mut usize,
     ) -> u32;
+    fn proxy_get_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
 }
 
 pub fn read(map: MapType) -> Result<HeaderMap, String> {
@@ -36,4 +43,31 @@ pub fn read(map: MapType) -> Result<HeaderMap, String> {
     };
     super::trace::work(|| HeaderMap::from_serialized(buf))
         .map_err(|_| "malformed header map".to_string())
+}
+
+/// One header's value (the first, when there are several), or `None` when it is absent or
+/// the host cannot say. Text that is not UTF-8 is read lossily, as in [`read`]: the SDK's own
+/// reader unwraps it, and a header from the upstream or the IdP must never trap the VM.
+pub fn read_value(map: MapType, name: &str) -> Option<String> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the key is a live slice only read by the host; the value pointer comes from
+    // this module's `proxy_on_memory_allocate` (a boxed slice of exactly `size` bytes).
+    let bytes = unsafe {
+        match super::trace::host(|| {
+            proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut size)
+        }) {
+            0 if !data.is_null() => {
+                super::trace::vm_entry();
+                Vec::from_raw_parts(data, size, size)
+            }
+            // Present and empty, absent, or a status this filter has no use for.
+            0 => Vec::new(),
+            _ => return None,
+        }
+    };
+    Some(
+        String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }

@@ -10,7 +10,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
 use super::decision::internal_error;
-use super::header_map::read;
+use super::header_map::{read, read_value};
 use super::jwks::{RemoteKeys, Wait};
 use super::properties;
 use super::{log, recent_ms, trace};
@@ -88,7 +88,7 @@ impl Filter {
             Ok(h) => h,
             Err(e) => return internal_error(&format!("cannot read request headers: {e}")),
         };
-        trace::control(headers.header("x-call-cost"));
+        trace::control(&headers);
         let Some(now_ms) = recent_ms() else {
             return internal_error("host clock unavailable");
         };
@@ -188,15 +188,7 @@ impl Filter {
 /// entry to hand over, where reading the whole map costs one and a parse. A single read gives
 /// only the first of several `Vary` headers, so a response with `Vary` is read whole.
 fn upstream_cors_headers(owed: &[(String, String)]) -> HeaderMap {
-    let get = |name: &str| {
-        let value = trace::host(|| hostcalls::get_map_value(MapType::HttpResponseHeaders, name))
-            .ok()
-            .flatten();
-        if value.is_some() {
-            trace::vm_entry();
-        }
-        value
-    };
+    let get = |name: &str| read_value(MapType::HttpResponseHeaders, name);
     if get("vary").is_some() {
         return read(MapType::HttpResponseHeaders).unwrap_or_default();
     }

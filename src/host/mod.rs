@@ -21,18 +21,10 @@ use proxy_wasm::types::LogLevel;
 
 /// The `:status` of the HTTP call whose answer is being delivered (none: no answer).
 pub fn call_status() -> Option<String> {
-    let status = trace::host(|| {
-        hostcalls::get_map_value(
-            proxy_wasm::types::MapType::HttpCallResponseHeaders,
-            ":status",
-        )
-    })
-    .ok()
-    .flatten();
-    if status.is_some() {
-        trace::vm_entry();
-    }
-    status
+    header_map::read_value(
+        proxy_wasm::types::MapType::HttpCallResponseHeaders,
+        ":status",
+    )
 }
 
 /// The body of that answer, `size` bytes (empty when the host gives none).

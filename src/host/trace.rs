@@ -23,6 +23,8 @@ mod counting {
     use std::panic::Location;
     use std::time::UNIX_EPOCH;
 
+    use crate::request::header_map::HeaderMap;
+
     type Site = &'static Location<'static>;
     /// A source line: `file:line`.
     type Line = (&'static str, u32);
@@ -167,8 +169,8 @@ mod counting {
     }
 
     /// Reads this request's `x-call-cost` header.
-    pub fn control(value: Option<&str>) {
-        let c = match value {
+    pub fn control(headers: &HeaderMap) {
+        let c = match headers.header("x-call-cost") {
             Some("reset") => Control::Reset,
             Some("report") => Control::Report,
             _ => Control::None,
@@ -294,7 +296,7 @@ mod counting {
         f()
     }
     #[inline(always)]
-    pub fn control(_value: Option<&str>) {}
+    pub fn control(_headers: &crate::request::header_map::HeaderMap) {}
     pub fn request_done() {}
     pub fn stream_done() {}
 }
