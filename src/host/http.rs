@@ -157,9 +157,30 @@ impl Filter {
         if cors_owed.is_empty() {
             return Action::Continue;
         }
-        let existing = upstream_cors_headers(&cors_owed);
-        let had_vary = existing.header("vary").is_some();
-        for (name, value) in trace::work(|| cors::merge_into_response(&existing, cors_owed)) {
+        // The upstream's own values, each read on its own: a header that is absent (the usual
+        // case) costs no VM entry to hand over, where reading the whole map costs one and a
+        // parse. A single read gives only the first of several `Vary` headers, so a response
+        // with `Vary` is read whole.
+        let mut whole: Option<HeaderMap> = None;
+        let upstream = |name: &str| -> Vec<String> {
+            if let Some(map) = &whole {
+                return map.header_values(name).map(String::from).collect();
+            }
+            match read_value(MapType::HttpResponseHeaders, name) {
+                None => Vec::new(),
+                Some(_) if name == "vary" => {
+                    let map = read(MapType::HttpResponseHeaders).unwrap_or_default();
+                    let values = map.header_values(name).map(String::from).collect();
+                    whole = Some(map);
+                    values
+                }
+                Some(value) => vec![value],
+            }
+        };
+        // Not a timed stage: the merge makes the reads.
+        let merged = cors::merge_into_response(upstream, cors_owed);
+        let had_vary = whole.is_some();
+        for (name, value) in merged {
             // The merge hands back only headers the upstream lacks, and a `Vary` that replaces
             // the upstream's: adding skips Envoy's search for a header to replace.
             let result = if name == "vary" && had_vary {
@@ -180,27 +201,4 @@ impl Filter {
         }
         Action::Continue
     }
-}
-
-/// The upstream's response headers that [`cors::merge_into_response`] looks at for `owed`:
-/// its `access-control-allow-origin`, `vary` and, when it sent no allow-origin, the others
-/// owed. Each is read on its own, since a header that is absent (the usual case) costs no VM
-/// entry to hand over, where reading the whole map costs one and a parse. A single read gives
-/// only the first of several `Vary` headers, so a response with `Vary` is read whole.
-fn upstream_cors_headers(owed: &[(String, String)]) -> HeaderMap {
-    let get = |name: &str| read_value(MapType::HttpResponseHeaders, name);
-    if get("vary").is_some() {
-        return read(MapType::HttpResponseHeaders).unwrap_or_default();
-    }
-    const ALLOW_ORIGIN: &str = "access-control-allow-origin";
-    let found = match get(ALLOW_ORIGIN) {
-        // The upstream answers CORS itself: nothing of ours but `Vary` goes on.
-        Some(origin) => vec![(ALLOW_ORIGIN.to_string(), origin)],
-        None => owed
-            .iter()
-            .filter(|(name, _)| name != "vary" && name != ALLOW_ORIGIN)
-            .filter_map(|(name, _)| get(name).map(|v| (name.clone(), v)))
-            .collect(),
-    };
-    HeaderMap::new(found)
 }

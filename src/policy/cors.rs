@@ -5,7 +5,6 @@
 use crate::config::schema::{ConfigError, RawCors};
 use crate::policy::string_match::StringMatcher;
 use crate::reply::LocalReply;
-use crate::request::header_map::HeaderMap;
 use crate::request::view::Request;
 
 #[derive(Debug)]
@@ -185,17 +184,20 @@ impl CorsPolicy {
     }
 }
 
-/// Puts `headers` on a response with `existing` headers: values the upstream already set are
-/// kept, and `Origin` is appended to an existing `Vary` rather than replacing it.
+/// Puts `headers` on a response whose own values of a header name `existing` gives: values
+/// the upstream already set are kept, and `Origin` is appended to an existing `Vary` rather
+/// than replacing it. Only the names this needs are looked up (allow-origin, then each owed
+/// header unless the upstream answers CORS itself), so the host can read them one by one.
 pub fn merge_into_response(
-    existing: &HeaderMap,
+    mut existing: impl FnMut(&str) -> Vec<String>,
     headers: Vec<(String, String)>,
 ) -> Vec<(String, String)> {
-    let upstream_cors = existing.header("access-control-allow-origin").is_some();
+    const ALLOW_ORIGIN: &str = "access-control-allow-origin";
+    let upstream_cors = !existing(ALLOW_ORIGIN).is_empty();
     let mut out = Vec::with_capacity(headers.len());
     for (name, value) in headers {
         if name == "vary" {
-            let current: Vec<&str> = existing.header_values("vary").collect();
+            let current = existing("vary");
             let has_origin = current
                 .iter()
                 .flat_map(|v| v.split(','))
@@ -205,7 +207,7 @@ pub fn merge_into_response(
             } else if !has_origin {
                 out.push((name, format!("{}, {value}", current.join(", "))));
             }
-        } else if !upstream_cors && existing.header(&name).is_none() {
+        } else if !upstream_cors && (name == ALLOW_ORIGIN || existing(&name).is_empty()) {
             out.push((name, value));
         }
     }
@@ -216,6 +218,11 @@ pub fn merge_into_response(
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::request::header_map::HeaderMap;
+
+    fn values_of(map: &HeaderMap) -> impl FnMut(&str) -> Vec<String> + '_ {
+        |name| map.header_values(name).map(String::from).collect()
+    }
 
     fn policy(json: &str) -> CorsPolicy {
         compile("cors", serde_json::from_str(json).unwrap()).unwrap()
@@ -297,7 +304,7 @@ mod tests {
             ("vary".to_string(), "Origin".to_string()),
         ];
         let existing = HeaderMap::new(vec![("vary".into(), "Accept-Encoding".into())]);
-        let out = merge_into_response(&existing, add.clone());
+        let out = merge_into_response(values_of(&existing), add.clone());
         assert_eq!(
             out,
             vec![
@@ -309,9 +316,12 @@ mod tests {
             ("access-control-allow-origin".into(), "*".into()),
             ("vary".into(), "origin".into()),
         ]);
-        assert_eq!(merge_into_response(&upstream, add.clone()), vec![]);
+        assert_eq!(
+            merge_into_response(values_of(&upstream), add.clone()),
+            vec![]
+        );
         let bare = HeaderMap::new(vec![("access-control-allow-origin".into(), "*".into())]);
-        let out = merge_into_response(&bare, add);
+        let out = merge_into_response(values_of(&bare), add);
         assert_eq!(out, vec![("vary".into(), "Origin".into())]);
     }
 }
